@@ -1,0 +1,34 @@
+# The two set-up commands for a fresh machine are `make demo` and `make test`; both create .venv and
+# install hrcam into it when needed, and are safe to run again.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.hrcam-installed
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONUNBUFFERED := 1
+
+.PHONY: demo test test-fast bench lint clean
+
+$(STAMP): setup.py pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev,serving]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/hrcam demo --out demo_output
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check hrcam tests scripts benchmarks
+
+clean:
+	rm -rf $(VENV) demo_output build *.egg-info

@@ -1,0 +1,32 @@
+"""hrcam: high-resolution class activation maps and saliency for Keras 3 / TensorFlow."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="hrcam",
+    version="0.1.0",
+    description="High-resolution class activation maps, saliency methods and their export to TF Serving, for Keras 3",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["hrcam", "hrcam.*"]),
+    package_data={"hrcam": ["opts/*.yaml"]},
+    python_requires=">=3.10,<3.14",
+    install_requires=[
+        "tensorflow>=2.21,<2.22",
+        "keras>=3.12,<4",
+        "numpy>=1.26,<3",
+        "scipy>=1.11,<2",
+        "scikit-image>=0.22,<0.27",
+        "SimpleITK>=2.3,<3",
+        "matplotlib>=3.8,<4",
+        "seaborn>=0.13,<0.14",
+        "tqdm>=4.66,<5",
+        "opencv-python-headless>=4.8,<6",
+        "pyyaml>=6,<7",
+    ],
+    extras_require={
+        "serving": ["tensorflow-serving-api>=2.21,<2.22"],
+        "dev": ["pytest>=8", "ruff>=0.5", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
+    },
+    entry_points={"console_scripts": ["hrcam=hrcam.cli:main"]},
+)
