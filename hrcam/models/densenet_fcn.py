@@ -1,0 +1,195 @@
+"""DenseNet-FCN (Jégou et al., "The One Hundred Layers Tiramisu"), as configured by HR-CAM.
+
+A functional builder with every layer that matters named, so that weights move between the
+classification network (:class:`~hrcam.models.HalfModel`) and the network with the expansion path
+(:class:`~hrcam.models.FullModel`) *by name*, never by index.
+
+Paper configuration (the defaults): growth rate 16, 4 layers per dense block, 4 dense blocks plus a
+bottleneck block, an early transition (stride-2 max pool right after the initial convolution), 48
+initial filters, max-pool transitions without compression, transposed-convolution up-blocks with skip
+connections. For a 224x224 input the CAM level is 14x14 (H/16) and the high-resolution level 224x224.
+
+Layer names (``b`` = ``num_blocks``):
+
+* ``preprocess`` (``Rescaling`` [0, 1] -> [-1, 1]), ``initial_conv/bn/relu``
+* ``tr_early_*`` (early transition), ``dense{i}_{j}_*`` dense blocks, ``tr{i}_*`` transitions down
+* ``dense{b}_*`` the bottleneck block, ``tr_up0`` + ``skip0_concat`` + ``dense{b+1}_*`` the up-block to the
+  CAM level, whose output tensor is ``cam_features`` (the concatenation of that block's new maps)
+* expansion path (FullModel only): ``tr_up{u}``, ``skip{u}_concat``, ``dense{b+1+u}_*``, then
+  ``tr_up_early`` (the high-resolution activations) when ``early_transition``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import keras
+from keras import layers
+
+__all__ = ["DenseNetFCNConfig", "build_encoder", "build_expansion"]
+
+_BN_EPS = 1.1e-5
+
+
+@dataclass(frozen=True)
+class DenseNetFCNConfig:
+    """Sizes of the DenseNet-FCN. Defaults are the HR-CAM paper's configuration."""
+
+    num_blocks: int = 4
+    layers_per_block: int = 4
+    growth_rate: int = 16
+    initial_filters: int = 48
+    early_transition: bool = True
+    weight_decay: float = 1e-4
+    cam_channels: int = 16
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("num_blocks", "layers_per_block", "growth_rate", "initial_filters", "cam_channels"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"`{name}` must be a positive int, got {value!r}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout!r}")
+        if self.weight_decay < 0:
+            raise ValueError(f"`weight_decay` must be >= 0, got {self.weight_decay!r}")
+
+    @property
+    def downsampling(self) -> int:
+        """Total down-sampling factor of the encoder (input size / bottleneck size)."""
+        return 2 ** (self.num_blocks + int(self.early_transition))
+
+    @property
+    def cam_stride(self) -> int:
+        """Input size / CAM size (16 for the paper's configuration)."""
+        return self.downsampling // 2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def check_input_shape(self, input_shape: tuple[int, ...]) -> None:
+        """Raise ValueError if (H, W, C) cannot be down-sampled ``downsampling`` times exactly."""
+        if len(input_shape) != 3:
+            raise ValueError(f"`input_shape` must be (height, width, channels), got {input_shape!r}")
+        h, w, c = input_shape
+        for name, v in (("height", h), ("width", w), ("channels", c)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"`input_shape` {name} must be a positive int, got {input_shape!r}")
+        if h % self.downsampling or w % self.downsampling:
+            raise ValueError(
+                f"`input_shape` {input_shape!r}: height and width must be multiples of {self.downsampling} "
+                f"(2 ** (num_blocks={self.num_blocks} + early_transition={int(self.early_transition)})); "
+                f"e.g. {self.downsampling * max(1, round(h / self.downsampling))}"
+            )
+
+
+def _l2(config: DenseNetFCNConfig):
+    return keras.regularizers.L2(config.weight_decay) if config.weight_decay else None
+
+
+def _conv_block(x, config: DenseNetFCNConfig, prefix: str):
+    x = layers.BatchNormalization(epsilon=_BN_EPS, name=f"{prefix}_bn")(x)
+    x = layers.Activation("relu", name=f"{prefix}_relu")(x)
+    x = layers.Conv2D(
+        config.growth_rate, 3, padding="same", use_bias=False, kernel_initializer="he_normal",
+        name=f"{prefix}_conv",
+    )(x)
+    if config.dropout:
+        x = layers.Dropout(config.dropout, name=f"{prefix}_dropout")(x)
+    return x
+
+
+def _dense_block(x, config: DenseNetFCNConfig, index: int, return_new_only: bool):
+    """``layers_per_block`` conv blocks, each concatenated onto the running tensor.
+
+    Returns the running concatenation, or only the concatenation of the new maps
+    (``layers_per_block * growth_rate`` channels) when ``return_new_only``.
+    """
+    new_maps = []
+    for j in range(config.layers_per_block):
+        out = _conv_block(x, config, f"dense{index}_{j}")
+        new_maps.append(out)
+        x = layers.Concatenate(name=f"dense{index}_{j}_concat")([x, out])
+    if return_new_only:
+        if len(new_maps) == 1:
+            return new_maps[0]
+        return layers.Concatenate(name=f"dense{index}_new")(new_maps)
+    return x
+
+
+def _transition_down(x, config: DenseNetFCNConfig, prefix: str):
+    filters = x.shape[-1]
+    x = layers.BatchNormalization(epsilon=_BN_EPS, name=f"{prefix}_bn")(x)
+    x = layers.Activation("relu", name=f"{prefix}_relu")(x)
+    x = layers.Conv2D(
+        filters, 1, padding="same", use_bias=False, kernel_initializer="he_normal",
+        kernel_regularizer=_l2(config), name=f"{prefix}_conv",
+    )(x)
+    return layers.MaxPooling2D(2, name=f"{prefix}_pool")(x)
+
+
+def _transition_up(x, filters: int, config: DenseNetFCNConfig, name: str):
+    return layers.Conv2DTranspose(
+        filters, 3, strides=2, padding="same", activation="relu", kernel_initializer="he_normal",
+        kernel_regularizer=_l2(config), name=name,
+    )(x)
+
+
+def build_encoder(inputs, config: DenseNetFCNConfig):
+    """Encoder, bottleneck and the first up-block.
+
+    Args:
+        inputs: a Keras input tensor (B, H, W, C), float32 pixels in [0, 1].
+
+    Returns:
+        ``(cam_features, skips)``: the (B, H/s, W/s, layers_per_block*growth_rate) tensor at the CAM level
+        (s = ``config.cam_stride``), and the list of skip tensors from shallow to deep (the early
+        transition's input first when ``early_transition``).
+    """
+    x = layers.Rescaling(2.0, offset=-1.0, name="preprocess")(inputs)
+    x = layers.Conv2D(
+        config.initial_filters, 3, padding="same", use_bias=False, kernel_initializer="he_normal",
+        kernel_regularizer=_l2(config), name="initial_conv",
+    )(x)
+    x = layers.BatchNormalization(epsilon=_BN_EPS, name="initial_bn")(x)
+    x = layers.Activation("relu", name="initial_relu")(x)
+    skips = []
+    if config.early_transition:
+        skips.append(x)
+        x = _transition_down(x, config, "tr_early")
+    for i in range(config.num_blocks):
+        x = _dense_block(x, config, i, return_new_only=False)
+        skips.append(x)
+        x = _transition_down(x, config, f"tr{i}")
+    b = config.num_blocks
+    x = _dense_block(x, config, b, return_new_only=True)  # bottleneck
+    up_filters = config.layers_per_block * config.growth_rate
+    x = _transition_up(x, up_filters, config, "tr_up0")
+    x = layers.Concatenate(name="skip0_concat")([x, skips[-1]])
+    cam_features = _dense_block(x, config, b + 1, return_new_only=True)
+    return cam_features, skips
+
+
+def build_expansion(cam_features, skips, config: DenseNetFCNConfig):
+    """The expansion path from the CAM level back to input resolution.
+
+    Returns:
+        (B, H, W, cam_channels) high-resolution activations (named ``tr_up_early`` when
+        ``early_transition``; otherwise a 1x1 convolution ``high_res_activations``).
+    """
+    b = config.num_blocks
+    up_filters = config.layers_per_block * config.growth_rate
+    x = cam_features
+    # skips[-1] was used by the first up-block; the remaining dense-block skips go deep -> shallow.
+    dense_skips = skips[int(config.early_transition):][:-1][::-1]
+    for u, skip in enumerate(dense_skips, start=1):
+        x = _transition_up(x, up_filters, config, f"tr_up{u}")
+        x = layers.Concatenate(name=f"skip{u}_concat")([x, skip])
+        last = u == len(dense_skips)
+        x = _dense_block(x, config, b + 1 + u, return_new_only=not last)
+    if config.early_transition:
+        return _transition_up(x, config.cam_channels, config, "tr_up_early")
+    return layers.Conv2D(
+        config.cam_channels, 1, padding="same", activation="relu", kernel_initializer="he_normal",
+        name="high_res_activations",
+    )(x)

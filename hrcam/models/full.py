@@ -1,0 +1,251 @@
+"""FullModel: the HalfModel plus the expansion network that gives high-resolution CAMs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from hrcam import ops
+from hrcam.models.base import CamModelBase, add_cam_head
+from hrcam.models.densenet_fcn import DenseNetFCNConfig, build_encoder, build_expansion
+from hrcam.models.half import HalfModel
+
+__all__ = ["FullModel", "OBJECTIVES", "check_weights"]
+
+OBJECTIVES = ("reconstruct", "align")
+
+
+def _high_res_layer(model: keras.Model) -> keras.layers.Layer:
+    for name in ("tr_up_early", "high_res_activations"):
+        try:
+            return model.get_layer(name)
+        except ValueError:
+            continue
+    raise ValueError("the Keras model has no high-resolution activation layer ('tr_up_early')")
+
+
+def build_full_model(
+    num_classes: int, input_shape: tuple[int, int, int], config: DenseNetFCNConfig, objective: str
+) -> keras.Model:
+    """Inputs (B, H, W, C) in [0, 1] -> ``{"probabilities": (B, C), "reconstruction": (B, H, W, C)}``.
+
+    With ``objective="align"`` the high-resolution activations are linear (not ReLU), so that their
+    average-pooled values can match the low-resolution CAM activations, which are linear too.
+    """
+    config.check_input_shape(tuple(input_shape))
+    inputs = keras.Input(shape=tuple(input_shape), name="images")
+    features, skips = build_encoder(inputs, config)
+    _, _, probs = add_cam_head(features, num_classes, config.cam_channels, config.weight_decay)
+    high = build_expansion(features, skips, config)
+    if objective == "align":
+        # Same layer name, linear activation: see the docstring.
+        layer = _high_res_layer(keras.Model(inputs, high))
+        layer.activation = keras.activations.get("linear")
+    reconstruction = keras.layers.Conv2D(
+        input_shape[-1], 1, padding="same", use_bias=False, kernel_initializer="he_normal",
+        name="reconstruction",
+    )(high)
+    return keras.Model(
+        inputs, {"probabilities": probs, "reconstruction": reconstruction}, name="full_densenet_fcn"
+    )
+
+
+def check_weights(a: Any, b: Any, skip_batchnorm: bool = False) -> list[str]:
+    """Names of the layers present in both models whose weights differ (empty list: all equal).
+
+    ``a`` and ``b`` are HalfModel/FullModel wrappers or ``keras.Model`` objects; layers are matched by
+    name. Batch-norm layers are compared too (their moving statistics included) unless ``skip_batchnorm``.
+    """
+    ma = getattr(a, "model", a)
+    mb = getattr(b, "model", b)
+    layers_b = {layer.name: layer for layer in mb.layers}
+    differing = []
+    for layer in ma.layers:
+        other = layers_b.get(layer.name)
+        if other is None or not layer.weights:
+            continue
+        if skip_batchnorm and isinstance(layer, keras.layers.BatchNormalization):
+            continue
+        wa, wb = layer.get_weights(), other.get_weights()
+        if len(wa) != len(wb) or any(x.shape != y.shape or not np.array_equal(x, y) for x, y in zip(wa, wb)):
+            differing.append(layer.name)
+    return differing
+
+
+class FullModel(CamModelBase):
+    """HR-CAM's full network: the HalfModel's classifier plus an expansion path to input resolution.
+
+    ``FullModel(half_model=hm)`` builds the expansion network on top of a trained HalfModel and copies
+    its weights *by layer name*; the classifier layers are frozen for stage-2 training, so the FullModel's
+    predictions equal the HalfModel's. Objectives for the expansion path:
+
+    * ``"reconstruct"`` (the paper): reconstruct the input from the frozen features (MSE);
+    * ``"align"``: reconstruct *and* make the average-pooled high-res activations equal to the low-res
+      CAM activations, so that the high-res CAM is faithful to what the classifier uses.
+
+    High-res CAM of class c: ``A_high . W[:, c]`` with ``A_high`` the (B, H, W, K) ``tr_up_early``
+    activations and ``W`` the classifier's Dense kernel.
+    """
+
+    def __init__(
+        self,
+        half_model: HalfModel | None = None,
+        objective: str = "reconstruct",
+        *,
+        num_classes: int | None = None,
+        input_shape: tuple[int, int, int] | None = None,
+        config: DenseNetFCNConfig | None = None,
+        model: keras.Model | None = None,
+    ):
+        if model is not None:
+            self.model = model
+            self.objective = objective
+            self.config = config
+            _high_res_layer(model)
+            return
+        if objective not in OBJECTIVES:
+            raise ValueError(f"`objective` must be one of {OBJECTIVES}, got {objective!r}")
+        if half_model is not None:
+            if not isinstance(half_model, HalfModel):
+                raise TypeError(f"`half_model` must be a HalfModel, got {type(half_model).__name__}")
+            if half_model.config is None or any(
+                isinstance(layer, keras.Model) for layer in half_model.model.layers
+            ):
+                raise ValueError(
+                    "FullModel needs a DenseNet-FCN HalfModel built by hrcam (its skip connections feed the "
+                    "expansion path); backbone HalfModels give low-res CAMs and Grad-CAM only"
+                )
+            config = half_model.config
+            num_classes = half_model.num_classes
+            input_shape = half_model.input_shape
+        elif num_classes is None or input_shape is None:
+            raise ValueError("pass `half_model`, or both `num_classes` and `input_shape`")
+        self.config = config or DenseNetFCNConfig()
+        self.objective = objective
+        self.model = build_full_model(int(num_classes), tuple(input_shape), self.config, objective)
+        if half_model is not None:
+            self.transfer_from(half_model)
+
+    def transfer_from(self, half_model: HalfModel) -> list[str]:
+        """Copy every layer's weights from ``half_model`` by name; returns the names copied."""
+        copied = []
+        own = {layer.name: layer for layer in self.model.layers}
+        for layer in half_model.model.layers:
+            if layer.weights and layer.name in own:
+                own[layer.name].set_weights(layer.get_weights())
+                copied.append(layer.name)
+        if "logits" not in copied or "conv_aux" not in copied:
+            raise ValueError("weight transfer failed: the HalfModel has no 'conv_aux'/'logits' layers")
+        self.half_layer_names = copied
+        return copied
+
+    def freeze_classifier(self) -> list[str]:
+        """Freeze every layer that belongs to the classification network (stage 2); returns the names."""
+        half = keras.Model(self.model.inputs, self.model.output["probabilities"])
+        names = {layer.name for layer in half.layers}
+        for layer in self.model.layers:
+            if layer.name in names:
+                layer.trainable = False
+        return sorted(names)
+
+    @classmethod
+    def load(cls, path: str | Path) -> FullModel:
+        """Load a FullModel saved by :meth:`save` (``.keras``)."""
+        model = cls._load_keras(path)
+        if not isinstance(model.output, dict) or "reconstruction" not in model.output:
+            raise ValueError(f"{path} holds a classifier without an expansion path; use HalfModel.load")
+        layer = _high_res_layer(model)
+        objective = "align" if layer.activation is keras.activations.linear else "reconstruct"
+        return cls(model=model, objective=objective)
+
+    @property
+    def half_model(self) -> HalfModel:
+        """The classification network as a HalfModel sharing this model's layers (no copy)."""
+        return HalfModel(model=keras.Model(self.model.inputs, self.model.output["probabilities"]))
+
+    @property
+    def cam_model(self) -> keras.Model:
+        """images -> (high-res activations (B, H, W, K), low-res activations (B, h, w, K), probs (B, C))."""
+        if getattr(self, "_cam_model", None) is None:
+            self._cam_model = keras.Model(
+                self.model.inputs,
+                [
+                    _high_res_layer(self.model).output,
+                    self.model.get_layer("conv_aux").output,
+                    self.model.output["probabilities"],
+                ],
+            )
+        return self._cam_model
+
+    def maps_fn(self, images: tf.Tensor, classes: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Traceable core: images (B, H', W', C) float32 [0, 1], classes (B, k) int32 (-1 = predicted).
+
+        Returns ``probabilities`` (B, C), ``classes`` (B, k), raw ``cam`` (B, k, h, w) and raw
+        ``high_res_cam`` (B, k, H', W') at the request's resolution.
+        """
+        size = tf.shape(images)[1:3]
+        high, low, probs = self.cam_model(self._resize_in(images), training=False)
+        predicted = tf.cast(tf.argmax(probs, -1), tf.int32)[:, None]
+        classes = tf.where(classes < 0, predicted, classes)
+        kernel = self.cam_kernel
+        high_cam = ops.class_activation_maps(high, kernel, classes)
+        if images.shape[1] != high_cam.shape[2] or images.shape[2] != high_cam.shape[3]:
+            b_k = tf.shape(high_cam)[:2]
+            flat = tf.reshape(high_cam, tf.concat([[-1], tf.shape(high_cam)[2:]], 0))[..., None]
+            flat = tf.image.resize(flat, size, method="bilinear")[..., 0]
+            high_cam = tf.reshape(flat, tf.concat([b_k, size], 0))
+        return {
+            "probabilities": probs,
+            "classes": classes,
+            "cam": ops.class_activation_maps(low, kernel, classes),
+            "high_res_cam": high_cam,
+        }
+
+    @tf.function(reduce_retracing=True)
+    def _maps_compiled(self, images, classes):
+        return self.maps_fn(images, classes)
+
+    def generate_cams(
+        self, x: Any, custom_class: Any = None, normalize: bool = True, batch_size: int | None = 64,
+        as_tensor: bool = False,
+    ):
+        """High-res CAM, low-res CAM and probabilities for a whole batch in one forward pass.
+
+        Args:
+            x: images (B, H, W, C), float32 in [0, 1] or uint8.
+            custom_class: None (predicted class), an int, B ints, or (B, k) classes per image.
+            normalize: min-max scale each map to [0, 1] (default); False gives raw CAM values.
+
+        Returns:
+            ``(high, low, probabilities)``: (B, H, W), (B, h, w) float32 maps ((B, k, ...) for (B, k)
+            targets) and (B, C) probabilities.
+        """
+        images = self._images(x)
+        classes, multi = self._targets(custom_class, int(images.shape[0]))
+        out = self._batched(self._maps_compiled, images, classes, batch_size=batch_size)
+        high, low = out["high_res_cam"], out["cam"]
+        if not multi:
+            high, low = high[:, 0], low[:, 0]
+        if normalize:
+            bd = 2 if multi else 1
+            high, low = ops.normalize_maps(high, bd), ops.normalize_maps(low, bd)
+        result = (high, low, out["probabilities"])
+        return result if as_tensor else ops.to_numpy(result)
+
+    def high_res_cam(self, x: Any, custom_class: Any = None, **kwargs) -> np.ndarray:
+        """High-resolution CAM (B, H, W); see :meth:`generate_cams`."""
+        return self.generate_cams(x, custom_class, **kwargs)[0]
+
+    def low_res_cam(self, x: Any, custom_class: Any = None, **kwargs) -> np.ndarray:
+        """Low-resolution CAM (B, h, w); see :meth:`generate_cams`."""
+        return self.generate_cams(x, custom_class, **kwargs)[1]
+
+    def fit(self, train_data, validation_data=None, epochs: int = 1, **kwargs):
+        """Stage-2 training of the expansion path (classifier frozen) on (images, labels) datasets."""
+        from hrcam.training.full import fit_full_model
+
+        return fit_full_model(self, train_data, validation_data=validation_data, epochs=epochs, **kwargs)
