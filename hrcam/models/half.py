@@ -46,15 +46,15 @@ def _build_backbone_model(
             raise ValueError("`weights` applies to named backbones only; load weights into your model first")
         base = backbone
         mode = preprocessing or "none"
-        if len(base.output.shape) != 4:
-            raise ValueError(
-                f"`backbone` must output a 4-D feature map (B, h, w, K), got shape {tuple(base.output.shape)}"
-            )
     else:
         raise TypeError(f"`backbone` must be a keras.applications name or a keras.Model, got {type(backbone)}")
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     x = PixelPreprocessing(mode, name="preprocess")(inputs)
     features = base(x)
+    if len(features.shape) != 4:
+        raise ValueError(
+            f"`backbone` must output a 4-D feature map (B, h, w, K), got shape {tuple(features.shape)}"
+        )
     _, _, probs = add_cam_head(features, num_classes, cam_channels, 0.0)
     return keras.Model(inputs, probs, name=f"half_{base.name}")
 
