@@ -1,0 +1,121 @@
+"""Saliency methods for Keras classifiers, on one base class, in 2D and 3D.
+
+    >>> explainer = saliency(model, method="GradCAM", mode="2D", layer=None)
+    >>> preds, maps = explainer(x, target_class=[281])        # preds (B, C), maps (B, H, W) in [0, 1]
+    >>> maps = explainer.explain(x, targets)                  # xplique-style: maps only
+
+Methods: CAM, GradCAM, GradCAMPlusPlus, LayerCAM, Gradients, GuidedBackprop, GuidedGradCAM, SmoothGrad,
+IntegratedGradients (see :func:`available_methods`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from hrcam.saliency.base import SaliencyMethod
+from hrcam.saliency.cam import CAM
+from hrcam.saliency.gradcam import GradCAM
+from hrcam.saliency.gradcam_plus_plus import GradCAMPlusPlus
+from hrcam.saliency.gradients import Gradients
+from hrcam.saliency.guided_backprop import GuidedBackprop
+from hrcam.saliency.guided_gradcam import GuidedGradCAM
+from hrcam.saliency.integrated_gradients import IntegratedGradients
+from hrcam.saliency.layercam import LayerCAM
+from hrcam.saliency.smoothgrad import SmoothGrad
+
+__all__ = [
+    "saliency",
+    "available_methods",
+    "get_method",
+    "SaliencyMethod",
+    "CAM",
+    "GradCAM",
+    "GradCAMPlusPlus",
+    "LayerCAM",
+    "Gradients",
+    "GuidedBackprop",
+    "GuidedGradCAM",
+    "SmoothGrad",
+    "IntegratedGradients",
+]
+
+_METHODS: tuple[type[SaliencyMethod], ...] = (
+    CAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    LayerCAM,
+    Gradients,
+    GuidedBackprop,
+    GuidedGradCAM,
+    SmoothGrad,
+    IntegratedGradients,
+)
+
+# Alternative spellings (keys are normalised: lower case, "++" -> "plusplus", other punctuation dropped).
+_ALIASES = {
+    "gradcampp": "GradCAMPlusPlus",
+    "vanilla": "Gradients",
+    "vanillagradients": "Gradients",
+    "gradient": "Gradients",
+    "saliency": "Gradients",
+    "guidedbackpropagation": "GuidedBackprop",
+    "guidedbp": "GuidedBackprop",
+    "gbp": "GuidedBackprop",
+    "ig": "IntegratedGradients",
+    "integratedgradient": "IntegratedGradients",
+    "smoothgrads": "SmoothGrad",
+}
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower().replace("++", "plusplus"))
+
+
+def available_methods() -> list[str]:
+    """Canonical method names accepted by :func:`saliency` (case and punctuation are ignored there)."""
+    return [m.name for m in _METHODS]
+
+
+def get_method(method: str | type[SaliencyMethod]) -> type[SaliencyMethod]:
+    """The method class for a name (``"GradCAM"``, ``"gradcam++"``, ``"guided_backprop"``, ``"ig"``, ...).
+
+    Raises:
+        ValueError: unknown name (the message lists the available methods).
+    """
+    if isinstance(method, type) and issubclass(method, SaliencyMethod):
+        return method
+    if not isinstance(method, str):
+        raise TypeError(
+            f"`method` must be a method name or a SaliencyMethod class, got {type(method).__name__}"
+        )
+    table = {_key(m.name): m for m in _METHODS}
+    key = _key(method)
+    key = _key(_ALIASES.get(key, key))
+    if key not in table:
+        raise ValueError(f"unknown saliency `method` {method!r}; available: {', '.join(available_methods())}")
+    return table[key]
+
+
+def saliency(
+    model: Any,
+    method: str | type[SaliencyMethod] = "GradCAM",
+    mode: str = "2D",
+    layer: Any = None,
+    **kwargs: Any,
+) -> SaliencyMethod:
+    """Build a saliency explainer for ``model`` (the pytorch-saliency interface).
+
+    Args:
+        model: a ``keras.Model`` (one image input, one (B, C) output).
+        method: a name from :func:`available_methods` (case-insensitive, e.g. ``"gradcam"``, ``"GradCAM++"``).
+        mode: ``"2D"`` (images NHWC) or ``"3D"`` (volumes NDHWC).
+        layer: the layer for CAM methods (name, layer or ``None`` = automatic); ignored by
+            input-gradient methods.
+        **kwargs: the method's other options (``batch_size``, ``normalize``, ``upsample``, ``use_logits``,
+            ``channel_reduce``, ``n_samples``, ``steps``, ``baseline``, ...).
+
+    Returns:
+        The explainer; ``preds, maps = explainer(x, target_class=None)``.
+    """
+    return get_method(method)(model, layer=layer, mode=mode, **kwargs)

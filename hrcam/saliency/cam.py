@@ -1,0 +1,82 @@
+"""CAM (Zhou et al. 2016): class activation maps of a global-average-pooling + Dense network, no gradients."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from hrcam.ops import class_activation_maps
+from hrcam.saliency.base import SaliencyMethod
+from hrcam.saliency.layers import LayerRef, _producer, find_cam_head, find_layer, find_score_source
+
+__all__ = ["CAM"]
+
+
+class CAM(SaliencyMethod):
+    """Class activation maps: ``M_c = sum_k w_kc A_k`` with the Dense kernel ``w`` after global pooling.
+
+    The feature tensor is found by walking back from the scores' Dense layer (e.g. ``logits``) through the
+    ``GlobalAveragePooling2D``/``3D`` layer (Dropout/Flatten in between are allowed), also into a nested
+    backbone. One forward pass, no gradients.
+
+    Args:
+        model, mode, batch_size, normalize, upsample: see :class:`~hrcam.saliency.base.SaliencyMethod`.
+        layer: ``None`` (found automatically) or the layer feeding the pooling (a name or the layer), checked.
+        relu: apply a ReLU to the raw map (Zhou et al. and HR-CAM use none; with ``relu=True`` CAM equals
+            Grad-CAM on a GAP + Dense network).
+
+    Maps: the bias is ignored; raw values (``normalize=False``) are ``features @ kernel[:, c]``.
+    """
+
+    name = "CAM"
+    uses_layer = False
+
+    def __init__(
+        self,
+        model: keras.Model,
+        layer: str | keras.layers.Layer | None = None,
+        mode: str = "2D",
+        batch_size: int = 64,
+        normalize: bool = True,
+        upsample: bool = True,
+        use_logits: bool = True,
+        relu: bool = False,
+    ) -> None:
+        super().__init__(
+            model, layer=None, mode=mode, batch_size=batch_size, normalize=normalize, upsample=upsample,
+            use_logits=use_logits,
+        )  # fmt: skip
+        score = self.score if self.score.tensor is not None and self.use_logits else find_score_source(model)
+        self.head = find_cam_head(score)
+        if len(self.head.features.shape) != self.rank:
+            raise ValueError(
+                f"CAM features {tuple(self.head.features.shape)} do not have rank {self.rank} "
+                f"(mode={self.mode!r})"
+            )
+        feat_layer = _producer(self.head.features)[0]
+        path = feat_layer.name
+        if layer is not None:
+            ref = find_layer(model, layer, rank=self.rank)
+            if ref.tensor is not self.head.features and ref.layer is not feat_layer:
+                raise ValueError(
+                    f"CAM takes its features from the input of the pooling layer {self.head.pooling.name!r} "
+                    f"(produced by {feat_layer.name!r}); got layer={ref.path!r}. Pass layer=None, or use "
+                    "GradCAM for maps from another layer"
+                )
+            path = ref.path
+        self.layer_ref = LayerRef(path=path, layer=feat_layer, tensor=self.head.features)
+        self.relu = bool(relu)
+
+    def _compute(
+        self, x: tf.Tensor, classes: tf.Tensor | None, seed: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        fwd = self._forward(x, features=True)
+        classes = self._select_classes(fwd.preds, classes)
+        kernel = tf.convert_to_tensor(self.head.dense.kernel)
+        cams = class_activation_maps(fwd.features, kernel, classes)  # (b, k, *spatial)
+        if self.relu:
+            cams = tf.nn.relu(cams)
+        return fwd.preds, cams
+
+    def __repr__(self) -> str:
+        return f"CAM(model={self.model.name!r}, layer={self.layer_name!r}, dense={self.head.dense.name!r})"
