@@ -13,6 +13,7 @@ setup(
     python_requires=">=3.10,<3.14",
     install_requires=[
         "tensorflow>=2.21,<2.22",
+        "tensorboard>=2.20,<3",
         "keras>=3.12,<4",
         "numpy>=1.26,<3",
         "scipy>=1.11,<2",

@@ -187,3 +187,10 @@ def test_full_model_rejects_backbone_half_models():
         FullModel(hm)
     with pytest.raises(ValueError, match="objective"):
         FullModel(num_classes=3, input_shape=(32, 32, 3), objective="magic")
+
+
+def test_config_recovered_from_saved_model(half, tmp_path):
+    loaded = HalfModel.load(half.save(tmp_path / "h.keras"))
+    assert loaded.config == TINY
+    assert HalfModel(num_classes=3, input_shape=(64, 64, 3)).config == DenseNetFCNConfig()
+    assert check_weights(FullModel(loaded), half) == []

@@ -64,6 +64,26 @@ class DenseNetFCNConfig:
         """Input size / CAM size (16 for the paper's configuration)."""
         return self.downsampling // 2
 
+    @classmethod
+    def from_model(cls, model: keras.Model) -> DenseNetFCNConfig | None:
+        """Recover the sizes of a model built by this module from its layer names (None if it is not one)."""
+        names = {layer.name for layer in model.layers}
+        if "initial_conv" not in names or "dense0_0_conv" not in names:
+            return None
+        num_blocks = sum(1 for n in names if n.startswith("tr") and n.endswith("_pool") and n[2:-5].isdigit())
+        reg = model.get_layer("initial_conv").kernel_regularizer
+        dropout = model.get_layer("dense0_0_dropout").rate if "dense0_0_dropout" in names else 0.0
+        return cls(
+            num_blocks=num_blocks,
+            layers_per_block=sum(1 for n in names if n.startswith("dense0_") and n.endswith("_conv")),
+            growth_rate=int(model.get_layer("dense0_0_conv").filters),
+            initial_filters=int(model.get_layer("initial_conv").filters),
+            early_transition="tr_early_pool" in names,
+            weight_decay=float(reg.l2) if reg is not None else 0.0,
+            cam_channels=int(model.get_layer("conv_aux").filters),
+            dropout=float(dropout),
+        )
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -104,7 +104,7 @@ class FullModel(CamModelBase):
         if model is not None:
             self.model = model
             self.objective = objective
-            self.config = config
+            self.config = config or DenseNetFCNConfig.from_model(model)
             _high_res_layer(model)
             return
         if objective not in OBJECTIVES:

@@ -86,8 +86,8 @@ class HalfModel(CamModelBase):
     ):
         if model is not None:
             self.model = model
-            self.config = config
             self._check_model(model)
+            self.config = config or DenseNetFCNConfig.from_model(model)
             return
         if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool) or num_classes < 2:
             raise ValueError(f"`num_classes` must be an int >= 2, got {num_classes!r}")

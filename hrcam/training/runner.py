@@ -99,7 +99,7 @@ def _fit(model: keras.Model, state: TrainingState, callbacks, train_ds, val_ds, 
         print(f"resuming at epoch {initial_epoch + 1}/{train.epochs} from {state.state_dir}")
     model.fit(
         train_ds, validation_data=val_ds, epochs=train.epochs, initial_epoch=initial_epoch,
-        steps_per_epoch=train.steps_per_epoch, callbacks=callbacks, verbose=verbose,
+        steps_per_epoch=train.steps_per_epoch, callbacks=callbacks, verbose=verbose, shuffle=False,
     )
     return state.history
 
@@ -122,21 +122,25 @@ def train_half(config: Config, train_ds, val_ds, num_classes: int, verbose: Any 
     return HalfModel.load(paths.best("half") if paths.best("half").is_file() else paths.last("half"))
 
 
-def train_full(config: Config, half_model, train_ds, val_ds, verbose: Any = "auto"):
-    """Stage 2: build the FullModel on ``half_model``, freeze the classifier, train the expansion path."""
+def train_full(config: Config, half_model, train_ds, val_ds, verbose: Any = "auto", stage: str = "full"):
+    """Stage 2: build the FullModel on ``half_model``, freeze the classifier, train the expansion path.
+
+    ``stage`` names the sub-directory of the run (``full`` by default; e.g. ``full_align`` to keep a
+    second objective beside the first).
+    """
     from hrcam.models import FullModel
     from hrcam.training.full import compile_stage2, stage2_dataset
 
     paths = prepare_run_dir(config)
     fm = FullModel(half_model, objective=config.full.objective)
     train_model = compile_stage2(fm, config.full.optimizer, config.full.learning_rate, config.full.align_weight)
-    callbacks, state = _callbacks(paths, "full", config.full, "val_loss", "min", save_fn=fm.model.save)
+    callbacks, state = _callbacks(paths, stage, config.full, "val_loss", "min", save_fn=fm.model.save)
     history = _fit(
         train_model, state, callbacks, stage2_dataset(train_ds, fm.objective),
         stage2_dataset(val_ds, fm.objective), config.full, verbose,
     )
-    write_json(paths.history("full"), history)
-    return FullModel.load(paths.best("full") if paths.best("full").is_file() else paths.last("full"))
+    write_json(paths.history(stage), history)
+    return FullModel.load(paths.best(stage) if paths.best(stage).is_file() else paths.last(stage))
 
 
 def load_history(paths: RunPaths, stage: str) -> dict[str, list[float]]:

@@ -1,0 +1,1 @@
+"""Subcommands of the ``hrcam`` command line (see hrcam/cli.py)."""

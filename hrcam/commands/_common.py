@@ -1,0 +1,43 @@
+"""Argument helpers shared by the subcommands: config files, ``--set`` overrides, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="YAML", help="experiment preset, e.g. opts/synthetic.yaml")
+    parser.add_argument("--run-dir", metavar="DIR", help="run directory (overrides run_dir in the config)")
+    parser.add_argument("--data", metavar="ROOT",
+                        help="folder dataset root in the ImageNet layout (sets data.source=folder)")
+    parser.add_argument("--epochs", type=int, metavar="N", help="epochs of this stage (overrides the config)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override any config value, e.g. --set data.batch_size=16 (repeatable)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+
+
+def load_config_from_args(args: argparse.Namespace, stage: str | None = None):
+    from hrcam.config import load_config
+
+    overrides = list(args.overrides)
+    if getattr(args, "data", None):
+        overrides += ["data.source=folder", f"data.root={args.data}"]
+    if getattr(args, "epochs", None) is not None and stage is not None:
+        overrides.append(f"{stage}.epochs={args.epochs}")
+    config = load_config(args.config, overrides)
+    if getattr(args, "run_dir", None):
+        config.run_dir = args.run_dir
+    return config
+
+
+def emit(result: dict[str, Any], as_json: bool, lines: list[str]) -> None:
+    """Print ``result`` as JSON (``--json``) or the human-readable ``lines``."""
+    if as_json:
+        json.dump(result, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        for line in lines:
+            print(line)

@@ -1,0 +1,51 @@
+"""``hrcam evaluate classification``: top-1/top-5, macro and micro P/R/F1, confusion-matrix plot."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hrcam.commands._common import emit
+
+HELP = "evaluate a saved model on a folder dataset (classification metrics and a confusion-matrix plot)"
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    parser.add_argument("task", choices=["classification"], help="what to evaluate")
+    parser.add_argument("--model", required=True, metavar="MODEL.keras", help="a HalfModel or FullModel file")
+    parser.add_argument("--data", required=True, metavar="ROOT", help="dataset root in the ImageNet layout")
+    parser.add_argument("--split", default=None, help="split folder to evaluate (default: val, else test)")
+    parser.add_argument("--out", metavar="DIR", help="write metrics.json and confusion.png here")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hrcam.data.folder import FolderDataset, load_image_files
+    from hrcam.io import write_json
+    from hrcam.models import HalfModel
+    from hrcam.training.report import evaluate_classifier
+
+    model = HalfModel.load(args.model)
+    data = FolderDataset(args.data)
+    split = args.split or ("val" if data.has_split("val") else "test")
+    if model.num_classes != data.num_classes:
+        raise ValueError(
+            f"the model has {model.num_classes} classes but {args.data} has {data.num_classes} class folders"
+        )
+    h, w, _ = model.input_shape
+    images = load_image_files(data.files(split), (h, w))
+    out = Path(args.out) if args.out else None
+    metrics = evaluate_classifier(model, images, data.labels(split), list(data.class_names),
+                                  plot_path=out / "confusion.png" if out else None, batch_size=args.batch_size)
+    metrics["split"] = split
+    metrics["model"] = str(args.model)
+    if out:
+        write_json(out / "metrics.json", metrics)
+    lines = [f"{split}: {metrics['num_examples']} images, {data.num_classes} classes"]
+    lines += [f"{k:>16}: {100 * metrics[k]:.2f}%" for k in metrics if k.endswith(("accuracy", "precision", "recall", "f1"))]
+    if out:
+        lines.append(f"wrote {out / 'metrics.json'} and {out / 'confusion.png'}")
+    emit({k: v for k, v in metrics.items() if k != "per_class"} | {"per_class": metrics["per_class"]},
+         args.json, lines)
+    return 0
