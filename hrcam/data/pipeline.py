@@ -110,11 +110,9 @@ def finish_dataset(
 
     ds = ds.map(to_float, num_parallel_calls=autotune, deterministic=True)
     if augment is not None:
-        ds = ds.map(
-            lambda x, y: (_apply_augment(augment, x), y),
-            num_parallel_calls=None if deterministic else autotune,
-            deterministic=deterministic,
-        )
+        # Sequential when deterministic: a stateful (seeded) random layer then sees the batches in order.
+        parallel = {} if deterministic else {"num_parallel_calls": autotune, "deterministic": False}
+        ds = ds.map(lambda x, y: (_apply_augment(augment, x), y), **parallel)
     options = tf.data.Options()
     options.deterministic = bool(deterministic)
     return ds.with_options(options).prefetch(autotune)

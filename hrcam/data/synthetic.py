@@ -20,6 +20,8 @@ is never hidden and is the only thing that differs between cue and no-cue images
 3D volumes (:func:`make_volumes`): single-channel (N, D, H, W, 1) uint8 volumes with a rotated 3D shape
 (:data:`VOLUME_SHAPE_NAMES`) in textured noise with small blob distractors, masks (N, D, H, W).
 
+Labels are balanced: single-label scenes come in blocks of C that each hold every class once.
+
 Determinism: everything is drawn from ``numpy.random.default_rng((seed, chunk, salt))`` in fixed chunks of
 images, so the same arguments give identical arrays on every run and platform, different seeds differ, and
 the first k scenes of ``make_scenes(n, seed=s)`` equal ``make_scenes(k, seed=s)``. Generation is vectorised
@@ -326,6 +328,7 @@ def _render_chunk(
     spurious_cue: float,
     distractors: int,
     cue_size: int,
+    sensor_noise: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One chunk of _CHUNK scenes -> images (n,S,S,3) uint8, visible (n,C,S,S) bool, first class, cue."""
     n, s, c_count = _CHUNK, size, num_classes
@@ -379,7 +382,10 @@ def _render_chunk(
         classes = np.argsort(rng.random((n, c_count)), axis=1)[:, :k_max]  # distinct classes per image
         rad_lo, rad_hi = (0.12, 0.2) if k_max > 2 else (0.14, 0.24)
     else:
-        classes = rng.permutation(np.arange(n) % c_count)[:, None]  # balanced within the chunk
+        # Balanced: scenes come in blocks of C (from each chunk's start), each block a permutation of
+        # the classes, so the first C scenes hold every class once.
+        blocks = -(-n // c_count)
+        classes = np.argsort(rng.random((blocks, c_count)), axis=1).reshape(-1)[:n, None]
         rad_lo, rad_hi = 0.16, 0.3
     radii = (rng.uniform(rad_lo, rad_hi, (n, k_max)) * s).astype(f32)
     theta = rng.uniform(0, 2 * np.pi, (n, k_max)).astype(f32)
@@ -414,7 +420,8 @@ def _render_chunk(
             visible[idx] &= ~inside[:, None]
             visible[idx, c] |= inside
 
-    img = img + fine * sensor[:, None, None, None]
+    if sensor_noise:  # drawn either way, so the clean scenes are the noisy ones without the noise
+        img = img + fine * sensor[:, None, None, None]
     images = np.clip(np.rint(img), 0, 255).astype(np.uint8)
     return images, visible, classes[:, 0].astype(np.int32), cue
 
@@ -428,6 +435,7 @@ def make_scenes(
     objects_per_image: tuple[int, int] = (2, 3),
     spurious_cue: float = 0.0,
     distractors: int = 3,
+    sensor_noise: bool = True,
 ) -> SyntheticScenes:
     """Generate ``n`` synthetic scenes with exact masks and boxes (see the module docstring).
 
@@ -441,6 +449,8 @@ def make_scenes(
         objects_per_image: (min, max) objects per image for multi-label scenes (inclusive, max <= C).
         spurious_cue: probability in [0, 1] of the class-coloured corner patch.
         distractors: number of non-class clutter items per image (lines and blobs), >= 0.
+        sensor_noise: add Gaussian pixel noise over everything (default). ``False`` gives the same scenes
+            without it: every object pixel then has exactly the object's colour (useful to test masks).
 
     Returns:
         :class:`SyntheticScenes` with images uint8 (N, S, S, 3), labels, masks, boxes, box_labels, cue.
@@ -486,6 +496,7 @@ def make_scenes(
             float(spurious_cue),
             distractors,
             cue_size,
+            bool(sensor_noise),
         )
         take = min(_CHUNK, n - chunk * _CHUNK)
         images.append(im[:take])
@@ -688,6 +699,12 @@ def write_folder(
         ]
         if have != names:
             raise ValueError(f"{classes_txt} lists classes {have}, but the scenes have {names}")
+    absent = [names[c] for c in range(len(names)) if not np.any(scenes.labels == c)]
+    if absent:
+        raise ValueError(
+            f"`scenes` has no example of classes {absent}; a folder dataset needs every class in every split "
+            f"(the first {len(names)} scenes of make_scenes hold every class once)"
+        )
     targets = [root / "masks" / split, root / "bbox" / split, root / split]
     for t in targets:
         if t.exists() and not overwrite:
