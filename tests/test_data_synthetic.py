@@ -197,3 +197,17 @@ def test_write_folder_roundtrip(tmp_path):
         write_folder(make_scenes(2, image_size=32, multi_label=True), tmp_path / "m")
     with pytest.raises(ValueError, match="classes"):
         write_folder(make_scenes(2, image_size=32, num_classes=3), root, "test")
+
+
+def test_from_arrays_validation():
+    from hrcam.data.pipeline import from_arrays
+
+    x = np.zeros((4, 8, 8, 3), np.float32)
+    with pytest.raises(ValueError, match="images"):
+        from_arrays(x + 2.0, np.zeros(4, int), 2)
+    with pytest.raises(ValueError, match="labels"):
+        from_arrays(x, np.zeros(3, int), 2)
+    with pytest.raises(TypeError, match="labels"):
+        from_arrays(x, np.zeros(4, np.float32), 2)
+    xf, _ = next(iter(from_arrays(x + 0.25, np.zeros(4, int), 4)))
+    np.testing.assert_allclose(xf, 0.25)  # float input in [0, 1] passes through unchanged

@@ -27,6 +27,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from hrcam.ops import as_images, check_images
+
 __all__ = ["finish_dataset", "from_arrays", "SHUFFLE_BUFFER_LIMIT"]
 
 #: Largest shuffle buffer of *decoded* images (cached datasets); file-name shuffles are always complete.
@@ -99,7 +101,7 @@ def finish_dataset(
     ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=autotune, deterministic=True)
 
     def to_float(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        x = tf.cast(x, tf.float32) / 255.0 if x.dtype.is_integer else tf.cast(x, tf.float32)
+        x = as_images(x, name="images", rank=x.shape.rank, value_range=False)  # uint8 / 255, float as is
         if y.shape.rank is not None and y.shape.rank >= 2:
             y = tf.cast(y, tf.float32)  # multi-hot labels, ready for binary cross-entropy
         elif one_hot is not None:
@@ -144,9 +146,8 @@ def from_arrays(
     y = np.asarray(labels)
     if x.ndim not in (4, 5):
         raise ValueError(f"`images` must be (N, H, W, C) or (N, D, H, W, C), got shape {x.shape}")
+    check_images(x, name="images", rank=x.ndim)  # dtype, empty batch, float range [0, 1]
     if x.dtype.kind == "f":
-        if x.size and (not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 1):
-            raise ValueError("`images` float pixels must be finite and in [0, 1] (pass uint8 for 0-255 data)")
         x = x.astype(np.float32, copy=False)
     elif x.dtype != np.uint8:
         raise TypeError(f"`images` must be uint8 or float in [0, 1], got dtype {x.dtype}")
