@@ -228,3 +228,24 @@ def test_make_dataset_argument_errors(tmp_path):
         make_dataset([], [], 8, 1)
     with pytest.raises(TypeError, match="single path"):
         make_dataset(str(p), [0], 8, 1)
+
+
+def test_boxes_explicit_dir_class_subfolders_and_scaling(layout, tmp_path):
+    ds = FolderDataset(layout)
+    files = ds.files("val")
+    bdir = tmp_path / "boxes"
+    first = Path(files[0])
+    (bdir / first.parent.name).mkdir(parents=True)
+    # No <size>: scaling falls back to the image's own size (8x8).
+    (bdir / first.parent.name / f"{first.stem}.xml").write_text(
+        "<annotation><object><name>x</name><bndbox><xmin>0</xmin><ymin>2</ymin>"
+        "<xmax>3</xmax><ymax>7</ymax></bndbox></object></annotation>"
+    )
+    boxes = ds.boxes("val", bbox_dir=bdir)
+    assert len(boxes) == len(files)
+    np.testing.assert_array_equal(boxes[0], [[0, 2, 3, 7]])
+    assert all(b.shape == (0, 4) for b in boxes[1:])  # images without an XML file
+    np.testing.assert_array_equal(ds.boxes("val", image_size=16, bbox_dir=bdir)[0], [[0, 4, 7, 15]])
+    np.testing.assert_array_equal(FolderDataset(layout, bbox_dir=bdir).boxes("val")[0], boxes[0])
+    with pytest.raises(FileNotFoundError, match="bounding-box directory"):
+        ds.boxes("val")  # no ROOT/bbox/val
