@@ -50,8 +50,8 @@ def test_train_half_then_full_then_evaluate(tmp_path, capsys):
     assert full["objective"] == "align"
     assert full["top1_accuracy"] == half["top1_accuracy"]  # the classifier is frozen
     metrics = json.loads((run / "metrics.json").read_text())
-    assert set(metrics) >= {"half", "full"}
-    for section in ("half", "full"):
+    assert set(metrics) >= {"half", "full_align"}
+    for section in ("half", "full_align"):
         m = metrics[section]
         # micro-averaged P/R/F1 equal accuracy on single-label data (not the original's formula)
         assert m["micro_f1"] == pytest.approx(m["top1_accuracy"])
@@ -63,7 +63,7 @@ def test_train_half_then_full_then_evaluate(tmp_path, capsys):
     scenes = make_scenes(12, image_size=32, num_classes=3, seed=5)
     write_folder(scenes, tmp_path / "folder", split="val")
     out = tmp_path / "eval"
-    assert main(["evaluate", "classification", "--model", str(run / "full" / "best.keras"),
+    assert main(["evaluate", "classification", "--model", str(run / "full_align" / "best.keras"),
                  "--data", str(tmp_path / "folder"), "--out", str(out), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["num_examples"] == 12 and (out / "confusion.png").is_file() and (out / "metrics.json").is_file()

@@ -55,7 +55,7 @@ def run_demo(config, out: Path, num_overlays: int = 8, export: bool = True, verb
     """Run the demo (see the module docstring); returns a JSON-ready summary with the output paths."""
     import numpy as np
 
-    from hrcam.commands.train import _train_stage
+    from hrcam.commands.train import _train_stage, full_stage_name
     from hrcam.io import write_json
     from hrcam.training.datasets import load_data
     from hrcam.training.report import cam_localisation, update_metrics
@@ -70,7 +70,7 @@ def run_demo(config, out: Path, num_overlays: int = 8, export: bool = True, verb
     _step(f"HalfModel test top-1 accuracy {half_summary['top1_accuracy']:.3f}")
     fulls = {}
     for objective in ("reconstruct", "align"):
-        stage = "full" if objective == "reconstruct" else "full_align"
+        stage = full_stage_name(objective)
         config.full.objective = objective
         _step(f"stage 2 ({objective}): training the FullModel expansion path for {config.full.epochs} epochs")
         _, fulls[objective], _ = _train_stage(config, stage, verbose=verbose, data=data)

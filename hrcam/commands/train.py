@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         parser.add_argument("--half", metavar="MODEL.keras",
                             help="the trained HalfModel (default: RUN_DIR/half/best.keras)")
         parser.add_argument("--objective", choices=["reconstruct", "align"],
-                            help="stage-2 objective (overrides full.objective)")
+                            help="stage-2 objective (overrides full.objective); the model goes to "
+                                 "RUN_DIR/full (reconstruct) or RUN_DIR/full_align (align)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,10 +29,17 @@ def run(args: argparse.Namespace) -> int:
     if stage == "full" and args.objective:
         args.overrides.append(f"full.objective={args.objective}")
     config = load_config_from_args(args, stage)
+    if stage == "full":
+        stage = full_stage_name(config.full.objective)
     result = train_stage(config, stage, half_path=getattr(args, "half", None), verbose=0 if args.quiet else "auto")
     lines = [f"{k}: {v}" for k, v in result.items() if not isinstance(v, dict)]
     emit(result, args.json, lines)
     return 0
+
+
+def full_stage_name(objective: str) -> str:
+    """Run sub-directory of a stage-2 model: ``full`` for the paper's objective, ``full_<objective>`` else."""
+    return "full" if objective == "reconstruct" else f"full_{objective}"
 
 
 def train_stage(config, stage: str, half_path: str | None = None, verbose="auto", data=None) -> dict:

@@ -1,0 +1,209 @@
+"""``hrcam explain``: saliency maps of a saved Keras model for image files, written as overlay PNGs.
+
+hrcam explain --model run/half.keras --method gradcam images/*.jpg --out maps/
+hrcam explain --model m.keras --method guided_gradcam --top-k 3 a.png b.png --out maps/ --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from hrcam.commands._common import emit
+
+HELP = "saliency maps (Grad-CAM, guided backprop, SmoothGrad, ...) of a saved model for image files"
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    parser.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="image files (PNG/JPEG/...), or .npy arrays (H, W[, C]) / volumes (D, H, W[, C])",
+    )
+    parser.add_argument("--model", required=True, metavar="MODEL.keras", help="a saved Keras model (.keras)")
+    parser.add_argument(
+        "--method",
+        default="gradcam",
+        help="saliency method (case-insensitive): cam, gradcam, gradcam++, layercam, gradients, "
+        "guided_backprop, guided_gradcam, smoothgrad, integrated_gradients (default gradcam)",
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="directory for the overlay PNGs")
+    parser.add_argument(
+        "--layer", default=None, help="layer for CAM methods (default: the last conv-like layer)"
+    )
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument(
+        "--target-class",
+        type=int,
+        nargs="+",
+        metavar="C",
+        help="one class for every image, or one class per image (default: the predicted class)",
+    )
+    target.add_argument(
+        "--top-k",
+        type=int,
+        metavar="K",
+        help="maps for each image's K most probable classes (files <stem>_<j>.png)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=["2D", "3D", "2d", "3d"],
+        default=None,
+        help="2D images or 3D volumes (default: from the model's input rank)",
+    )
+    parser.add_argument("--alpha", type=float, default=0.5, help="heat-map weight in the overlays (0..1)")
+    parser.add_argument("--cmap", default="jet", help="matplotlib colormap")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--samples", type=int, default=None, help="SmoothGrad noise samples per image")
+    parser.add_argument("--steps", type=int, default=None, help="Integrated Gradients steps")
+    parser.add_argument("--save-maps", action="store_true", help="also write the maps as maps.npy")
+    parser.add_argument(
+        "--figure", action="store_true", help="also write figure.png (all images in one plot)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
+def _load_model(path: str) -> Any:
+    import keras
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"--model {path!r} does not exist")
+    try:  # registers hrcam's custom layers (PixelPreprocessing, ...) for deserialisation
+        import hrcam.models  # noqa: F401
+    except ImportError:  # pragma: no cover - the models package is optional for this command
+        pass
+    model = keras.saving.load_model(path, compile=False)
+    out = model.output
+    if isinstance(out, dict):  # e.g. a FullModel file: explain its classifier output
+        if "probabilities" not in out:
+            raise ValueError(
+                f"--model {path!r} has outputs {sorted(out)}; expected one (batch, classes) output"
+            )
+        model = keras.Model(model.inputs, out["probabilities"], name=f"{model.name}_classifier")
+    return model
+
+
+def _load_inputs(paths: list[str], model_shape: tuple, rank: int) -> Any:
+    import numpy as np
+
+    for p in paths:
+        if not os.path.isfile(p):
+            raise FileNotFoundError(f"image file {p!r} does not exist")
+    spatial = tuple(model_shape[1:-1])
+    channels = model_shape[-1]
+    if all(p.lower().endswith(".npy") for p in paths):
+        arrays = [np.load(p, allow_pickle=False) for p in paths]
+        arrays = [a[..., None] if a.ndim == rank - 2 else a for a in arrays]
+        shapes = {a.shape for a in arrays}
+        if len(shapes) != 1:
+            raise ValueError(f".npy inputs must all have the same shape, got {sorted(shapes)}")
+        return np.stack(arrays)
+    if any(p.lower().endswith(".npy") for p in paths):
+        raise ValueError("pass either image files or .npy arrays, not a mix")
+    if rank != 4:
+        raise ValueError("3D models take .npy volumes (D, H, W[, C]), not image files")
+    from hrcam.data.folder import load_image_files
+
+    size = spatial if all(s is not None for s in spatial) else None
+    images = load_image_files(paths, size)
+    if channels == 1:
+        images = np.round(images.astype(np.float32).mean(axis=-1, keepdims=True)).astype(np.uint8)
+    return images
+
+
+def _stems(paths: list[str]) -> list[str]:
+    stems: list[str] = []
+    for p in paths:
+        stem = Path(p).stem or "image"
+        candidate, i = stem, 1
+        while candidate in stems:
+            candidate = f"{stem}-{i}"
+            i += 1
+        stems.append(candidate)
+    return stems
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from hrcam.io import atomic_path, write_json
+    from hrcam.plotting.overlays import saliency_plot, save_overlays
+    from hrcam.saliency import get_method
+
+    method_cls = get_method(args.method)  # fails fast on an unknown name
+    if not 0.0 <= args.alpha <= 1.0:
+        raise ValueError(f"--alpha must be in [0, 1], got {args.alpha}")
+    model = _load_model(args.model)
+    shape = tuple(model.inputs[0].shape)
+    mode = args.mode.upper() if args.mode else ("3D" if len(shape) == 5 else "2D")
+    rank = 4 if mode == "2D" else 5
+    x = _load_inputs(list(args.images), shape, rank)
+    kwargs: dict[str, Any] = {"batch_size": args.batch_size}
+    if args.samples is not None:
+        if method_cls.name != "SmoothGrad":
+            raise ValueError("--samples applies to --method smoothgrad only")
+        kwargs["n_samples"] = args.samples
+    if args.steps is not None:
+        if method_cls.name != "IntegratedGradients":
+            raise ValueError("--steps applies to --method integrated_gradients only")
+        kwargs["steps"] = args.steps
+    explainer = method_cls(model, layer=args.layer, mode=mode, **kwargs)
+    targets: Any = None
+    if args.top_k is not None:
+        k = int(args.top_k)
+        if k < 1:
+            raise ValueError(f"--top-k must be >= 1, got {k}")
+        probs = np.asarray(model.predict(explainer._check_input(x), batch_size=args.batch_size, verbose=0))
+        if k > probs.shape[-1]:
+            raise ValueError(f"--top-k {k} exceeds the model's {probs.shape[-1]} classes")
+        targets = np.argsort(-probs, axis=-1)[:, :k]
+    elif args.target_class is not None:
+        tc = list(args.target_class)
+        if len(tc) not in (1, len(x)):
+            raise ValueError(f"--target-class takes 1 class or one per image ({len(x)}), got {len(tc)}")
+        targets = tc[0] if len(tc) == 1 else tc
+    preds, maps = explainer(x, target_class=targets)
+    out = Path(args.out)
+    stems = _stems(list(args.images))
+    paths = save_overlays(x, maps, out, names=stems, alpha=args.alpha, cmap=args.cmap, mode=mode)
+    written = [str(p) for p in paths]
+    if args.save_maps:
+        with atomic_path(out / "maps.npy") as tmp:
+            np.save(tmp, maps)
+        written.append(str(out / "maps.npy"))
+    if args.figure:
+        fig = saliency_plot(x, maps, mode=mode, alpha=args.alpha, cmap=args.cmap)
+        with atomic_path(out / "figure.png") as tmp:
+            fig.savefig(tmp, dpi=100)
+        written.append(str(out / "figure.png"))
+    chosen = targets if targets is not None else np.argmax(preds, axis=-1)
+    per_image = []
+    for i, src in enumerate(args.images):
+        classes = np.atleast_1d(np.asarray(chosen)[i] if np.ndim(chosen) else chosen).tolist()
+        per_image.append({
+            "image": src,
+            "predicted_class": int(np.argmax(preds[i])),
+            "probability": float(np.max(preds[i])),
+            "explained_classes": [int(c) for c in classes],
+        })  # fmt: skip
+    result = {
+        "method": explainer.name,
+        "layer": explainer.layer_name,
+        "mode": mode,
+        "model": str(args.model),
+        "images": per_image,
+        "files": written,
+    }
+    write_json(out / "explain.json", result)
+    lines = [f"{explainer.name}" + (f" on layer {explainer.layer_name!r}" if explainer.layer_name else "")]
+    lines += [
+        f"  {r['image']}: predicted {r['predicted_class']} ({100 * r['probability']:.1f}%), "
+        f"explained {r['explained_classes']}"
+        for r in per_image
+    ]
+    lines.append(f"wrote {len(paths)} overlay(s) and explain.json to {out}")
+    emit(result, args.json, lines)
+    return 0
