@@ -14,7 +14,7 @@ __all__ = ["IntegratedGradients"]
 
 
 class IntegratedGradients(SaliencyMethod):
-    """Integrated Gradients: ``(x - x') * integral_0^1 dS_c/dx (x' + a (x - x')) da``, trapezoidal rule.
+    """Integrated Gradients: ``(x - x') * integral_0^1 dS_c/dx (x' + a (x - x')) da`` by a Riemann sum.
 
     The ``steps`` points of each path are one batch (``batch_size // steps`` images per compiled call, at
     least one). With ``channel_reduce="sum"`` (default) and ``normalize=False`` the map sums to about
@@ -24,10 +24,14 @@ class IntegratedGradients(SaliencyMethod):
     Args:
         model, mode, batch_size, normalize, use_logits: see :class:`~hrcam.saliency.base.SaliencyMethod`.
         layer: ignored.
-        steps: gradient evaluations along the path (>= 2), endpoints included.
+        steps: gradient evaluations along the path; the last one is the image itself.
         baseline: ``"black"`` / ``0.0`` (default), ``"white"`` (1.0), any float in [0, 1], or one image
             (H, W, C) / (1, H, W, C) (3D: (D, H, W, C)) in [0, 1].
         channel_reduce: see :class:`~hrcam.saliency.gradients.Gradients` (default ``"sum"``).
+        rule: ``"trapezoid"`` (default: ``a = 0, 1/(n-1), ..., 1`` with half weights at the ends; on a small
+            ReLU CNN it reaches 1% completeness with about 4x fewer steps than the right sum) or ``"right"``
+            (Sundararajan et al.: ``a = 1/n, 2/n, ..., 1``; exact for bias-free ReLU networks from a zero
+            baseline).
     """
 
     name = "IntegratedGradients"
@@ -44,20 +48,30 @@ class IntegratedGradients(SaliencyMethod):
         steps: int = 50,
         baseline: Any = 0.0,
         channel_reduce: str = "sum",
+        rule: str = "trapezoid",
     ) -> None:
         super().__init__(
             model, layer=layer, mode=mode, batch_size=batch_size, normalize=normalize, upsample=upsample,
             use_logits=use_logits,
         )  # fmt: skip
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-            raise ValueError(f"`steps` must be an int >= 2, got {steps!r}")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"`steps` must be a positive int, got {steps!r}")
+        if rule not in ("right", "trapezoid"):
+            raise ValueError(f"`rule` must be 'right' or 'trapezoid', got {rule!r}")
+        if rule == "trapezoid" and steps < 2:
+            raise ValueError(f"`steps` must be >= 2 for the trapezoid rule, got {steps!r}")
         self.steps = int(steps)
         self.samples_per_image = self.steps
         self.channel_reduce = check_channel_reduce(channel_reduce)
         self.baseline = self._check_baseline(baseline)
-        alphas = np.linspace(0.0, 1.0, self.steps, dtype=np.float64)
-        weights = np.full(self.steps, 1.0 / (self.steps - 1))
-        weights[[0, -1]] *= 0.5
+        self.rule = rule
+        if rule == "right":
+            alphas = np.arange(1, self.steps + 1, dtype=np.float64) / self.steps
+            weights = np.full(self.steps, 1.0 / self.steps)
+        else:
+            alphas = np.linspace(0.0, 1.0, self.steps, dtype=np.float64)
+            weights = np.full(self.steps, 1.0 / (self.steps - 1))
+            weights[[0, -1]] *= 0.5
         self._alphas = alphas.astype(np.float32)
         self._weights = weights.astype(np.float32)
 

@@ -1,0 +1,5 @@
+"""Plots of images and saliency maps (matplotlib ``Figure`` objects, no pyplot state)."""
+
+from hrcam.plotting.overlays import overlay, saliency_plot, save_overlays
+
+__all__ = ["overlay", "saliency_plot", "save_overlays"]
