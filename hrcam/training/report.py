@@ -46,7 +46,7 @@ def cam_localisation(maps: dict[str, np.ndarray], masks: np.ndarray) -> dict[str
         if m.shape[1:] != size:
             m = ops.normalize_maps(ops.resize_maps(tf.convert_to_tensor(m), size)).numpy()
         scores = segmentation_scores(m, masks)
-        table[name] = {k: float(np.mean(v)) for k, v in scores.items() if np.ndim(v) <= 1}
+        table[name] = {k: float(np.nanmean(v)) for k, v in scores.items() if np.ndim(v) <= 1}
     return table
 
 
