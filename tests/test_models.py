@@ -194,3 +194,22 @@ def test_config_recovered_from_saved_model(half, tmp_path):
     assert loaded.config == TINY
     assert HalfModel(num_classes=3, input_shape=(64, 64, 3)).config == DenseNetFCNConfig()
     assert check_weights(FullModel(loaded), half) == []
+
+
+def test_keras_applications_backbone_and_preprocessing(tmp_path, images):
+    from hrcam.models import PixelPreprocessing
+
+    hm = HalfModel(num_classes=4, input_shape=(32, 32, 3), backbone="mobilenet_v2", weights=None)
+    assert hm.model.get_layer("preprocess").mode == "tf"
+    cam, probs = hm.generate_cams(images)
+    assert cam.shape == (6, 1, 1) and probs.shape == (6, 4)
+    loaded = HalfModel.load(hm.save(tmp_path / "m.keras"))
+    np.testing.assert_allclose(loaded.predict_proba(images), probs, rtol=1e-5, atol=1e-6)
+    x = tf.constant([[[[0.0, 0.5, 1.0]]]])
+    np.testing.assert_allclose(PixelPreprocessing("tf")(x).numpy().ravel(), [-1, 0, 1])
+    caffe = PixelPreprocessing("caffe")(x).numpy().ravel()
+    np.testing.assert_allclose(caffe, [255 - 103.939, 127.5 - 116.779, 0 - 123.68], rtol=1e-5)
+    with pytest.raises(ValueError, match="mode"):
+        PixelPreprocessing("bgr")
+    with pytest.raises(ValueError, match="not a keras.applications model"):
+        HalfModel(num_classes=4, input_shape=(32, 32, 3), backbone="resnet9000")

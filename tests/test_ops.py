@@ -1,0 +1,66 @@
+"""Shared ops: input checks, normalisation, resizing, target resolution, CAM einsum."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hrcam import ops
+
+
+def test_normalize_maps_per_map_and_constant_maps_become_zeros():
+    maps = np.stack([np.arange(16, dtype=np.float32).reshape(4, 4), np.full((4, 4), 3.0, np.float32)])
+    out = ops.normalize_maps(maps).numpy()
+    np.testing.assert_allclose(out[0], np.arange(16).reshape(4, 4) / 15, rtol=1e-6)
+    assert np.all(out[1] == 0) and not np.isnan(out).any()
+    two = ops.normalize_maps(maps[None], batch_dims=2).numpy()
+    np.testing.assert_allclose(two[0], out, rtol=1e-6)
+
+
+def test_resize_maps_2d_matches_tf_image_and_3d_is_separable():
+    rng = np.random.default_rng(0)
+    m = rng.random((2, 3, 5, 4)).astype(np.float32)
+    out = ops.resize_maps(m, (10, 8)).numpy()
+    ref = tf.image.resize(m.reshape(6, 5, 4, 1), (10, 8)).numpy().reshape(2, 3, 10, 8)
+    np.testing.assert_allclose(out, ref, rtol=1e-6)
+    vol = rng.random((2, 4, 5, 6)).astype(np.float32)
+    up = ops.resize_maps(vol, (8, 10, 12)).numpy()
+    assert up.shape == (2, 8, 10, 12)
+    # a volume constant along depth stays constant along depth, and equals the 2D resize of its slice
+    flat = np.repeat(vol[:, :1], 4, axis=1)
+    up = ops.resize_maps(flat, (8, 10, 12)).numpy()
+    np.testing.assert_allclose(up[:, 3], ops.resize_maps(vol[:, 0], (10, 12)).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_resolve_targets_forms():
+    scores = tf.constant([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1]])
+    cls, multi = ops.resolve_targets(None, scores)
+    assert cls.numpy().tolist() == [[1], [0]] and not multi
+    assert ops.resolve_targets(2, scores)[0].numpy().tolist() == [[2], [2]]
+    assert ops.resolve_targets([0, 2], scores)[0].numpy().tolist() == [[0], [2]]
+    cls, multi = ops.resolve_targets([[0, 1], [2, 0]], scores)
+    assert multi and cls.shape == (2, 2)
+    with pytest.raises(ValueError, match=r"out of range \[0, 2\]"):
+        ops.resolve_targets([0, 3], scores)
+    with pytest.raises(ValueError, match="3 entries"):
+        ops.resolve_targets([0, 1, 2], scores)
+    with pytest.raises(TypeError, match="bool"):
+        ops.resolve_targets(True, scores)
+
+
+def test_class_activation_maps_equals_numpy():
+    rng = np.random.default_rng(1)
+    feats, kernel = rng.random((2, 3, 4, 5)).astype(np.float32), rng.random((5, 7)).astype(np.float32)
+    classes = np.array([[6, 0], [2, 2]])
+    out = ops.class_activation_maps(feats, kernel, classes).numpy()
+    for b in range(2):
+        for j in range(2):
+            np.testing.assert_allclose(out[b, j], feats[b] @ kernel[:, classes[b, j]], rtol=1e-5)
+
+
+def test_as_images_converts_uint8_and_checks():
+    u8 = np.full((1, 2, 2, 3), 255, np.uint8)
+    assert ops.as_images(u8).numpy().max() == 1.0
+    with pytest.raises(ValueError, match="rank 5"):
+        ops.as_images(np.zeros((1, 2, 2, 3), np.float32), rank=5)
+    with pytest.raises(TypeError, match="NumPy array or a tensor"):
+        ops.as_images("image.png")
