@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "train-half": "train",
     "train-full": "train",
     "evaluate": "evaluate",
+    "explain": "explain",
 }
 
 

@@ -1,0 +1,81 @@
+"""Overlays, the saliency figure (2D grid, 3D montage of slices) and atomic PNG export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from PIL import Image
+
+from hrcam.plotting import overlay, saliency_plot, save_overlays
+
+
+def test_overlay_blends_image_and_colormap():
+    img = np.random.RandomState(0).randint(0, 256, (6, 5, 3)).astype(np.uint8)
+    m = np.linspace(0, 1, 30, dtype=np.float32).reshape(6, 5)
+    np.testing.assert_array_equal(overlay(img, m, alpha=0.0), img)
+    heat = np.round(colormaps["viridis"](m)[..., :3] * 255).astype(np.uint8)
+    np.testing.assert_array_equal(overlay(img, m, alpha=1.0, cmap="viridis"), heat)
+    half = overlay(img, m, alpha=0.5, cmap="viridis").astype(int)
+    want = np.round(0.5 * img / 255.0 * 255 + 0.5 * colormaps["viridis"](m)[..., :3] * 255)
+    assert np.abs(half - want).max() <= 1
+    out = overlay(img.astype(np.float32) / 255.0, m, alpha=0.3)
+    assert out.dtype == np.uint8 and out.shape == (6, 5, 3)
+
+
+def test_overlay_resizes_and_normalises_the_map():
+    gray = np.full((8, 8), 0.5, np.float32)  # (H, W) grayscale image
+    low = np.array([[0.0, 2.0], [4.0, 6.0]], np.float32)  # outside [0, 1]: min-max scaled
+    out = overlay(gray, low, alpha=1.0, cmap="gray")
+    assert out.shape == (8, 8, 3)
+    assert out[0, 0, 0] == 0 and out[-1, -1, 0] == 255  # corners keep the extremes
+    assert out[0, 0, 0] < out[0, -1, 0] < out[-1, 0, 0] < out[-1, -1, 0]
+    np.testing.assert_array_equal(overlay(gray, np.zeros((2, 2)), alpha=1.0, cmap="gray"), 0)
+    with pytest.raises(ValueError, match="alpha"):
+        overlay(gray, low, alpha=1.5)
+    with pytest.raises(ValueError, match="`map` must be 2-D"):
+        overlay(gray, np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError, match="`image` must be"):
+        overlay(np.zeros((4, 4, 2)), low)
+
+
+def test_saliency_plot_2d_grid_and_3d_montage():
+    x = np.random.RandomState(0).rand(3, 8, 8, 3).astype(np.float32)
+    fig = saliency_plot(x, np.random.rand(3, 8, 8), alpha=0.8)
+    assert isinstance(fig, Figure) and len(fig.axes) == 3 * 2
+    fig = saliency_plot(x, np.random.rand(3, 2, 8, 8), titles=["cat", "dog"])
+    assert len(fig.axes) == 3 * 3 and fig.axes[1].get_title() == "cat"
+    vol = np.random.rand(2, 10, 6, 6, 1).astype(np.float32)
+    fig = saliency_plot(vol, np.random.rand(2, 10, 6, 6), mode="3D", n_slices=4)
+    assert len(fig.axes) == 2 * 4
+    assert [ax.get_title() for ax in fig.axes[:4]] == ["slice 0", "slice 3", "slice 6", "slice 9"]
+    fig.canvas.draw()  # renders without pyplot
+    with pytest.raises(ValueError, match="`maps` must be"):
+        saliency_plot(x, np.random.rand(2, 8, 8))
+    with pytest.raises(ValueError, match="`mode`"):
+        saliency_plot(x, np.random.rand(3, 8, 8), mode="4D")
+
+
+def test_save_overlays_writes_pngs_atomically(tmp_path):
+    x = (np.random.RandomState(0).rand(2, 8, 6, 3) * 255).astype(np.uint8)
+    paths = save_overlays(x, np.random.rand(2, 8, 6), tmp_path / "out", names=["a", "b"])
+    assert [p.name for p in paths] == ["a.png", "b.png"]
+    assert Image.open(paths[0]).size == (6, 8) and Image.open(paths[0]).mode == "RGB"
+    maps = np.random.RandomState(1).rand(2, 8, 6).astype(np.float32)
+    p = save_overlays(x, maps, tmp_path / "out", names=["a", "b"], alpha=0.5)[0]
+    np.testing.assert_array_equal(np.asarray(Image.open(p)), overlay(x[0], maps[0], alpha=0.5))
+    multi = save_overlays(x, np.random.rand(2, 3, 8, 6), tmp_path / "multi")
+    assert [q.name for q in multi] == [f"{i:04d}_{j}.png" for i in range(2) for j in range(3)]
+    vol = save_overlays(
+        np.random.rand(1, 5, 4, 4, 1), np.random.rand(1, 5, 4, 4), tmp_path / "vol", mode="3D"
+    )
+    assert Image.open(vol[0]).size == (5 * 4, 4)  # a strip of 5 slices
+    assert sorted(f.name for f in (tmp_path / "out").iterdir()) == [
+        "a.png",
+        "b.png",
+    ]  # no temporary files left
+    with pytest.raises(ValueError, match="unique"):
+        save_overlays(x, np.random.rand(2, 8, 6), tmp_path, names=["a", "a"])
+    with pytest.raises(ValueError, match="plain file stems"):
+        save_overlays(x, np.random.rand(2, 8, 6), tmp_path, names=["a", "../b"])
