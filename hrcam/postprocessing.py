@@ -705,19 +705,44 @@ def _refine_chunk(
     params: dict,
     keys: frozenset[str] | None,
 ) -> tuple[int, list[np.ndarray] | None]:
-    """Worker task: steps 1-8 for images [start, stop), written into the shared scratch arrays.
+    """Worker task: every step for images [start, stop), written into the shared scratch arrays.
 
-    Only the (small) focal points travel back through the pipe; the maps go through memory-mapped files,
-    which is ~3x faster than pickling them when every step is requested.
+    Only the (small) focal points travel back through the pipe; the maps go through scratch files that
+    the caller maps, which is faster than pickling them through a pipe when every step is requested.
     """
     lows = _open(inputs["lows"], "r")[start:stop]
     highs = _open(inputs["highs"], "r")[start:stop]
-    steps = _map_steps(np.array(lows), np.array(highs), _Params(**params), keys)
-    for k, spec in outputs.items():
-        dst = _open(spec, "r+")
-        dst[start:stop] = steps[k]
-        del dst
+    p = _Params(**params)
+    steps = _map_steps(np.array(lows), np.array(highs), p, keys)
+    if "result" in outputs:
+        steps["result"] = _filter(np.array(_open(inputs["images"], "r")[start:stop]), steps["merged"], p)
+    for k, (path, _shape, dtype) in outputs.items():
+        arr = np.ascontiguousarray(steps[k], dtype=np.dtype(dtype))
+        with open(path, "r+b") as f:  # a plain write: ~2.5x cheaper than storing through a mapping
+            f.seek(start * arr[0].nbytes)
+            arr.tofile(f)
     return stop - start, steps.get("focal_points")
+
+
+def _pool_context(start_method: str) -> Any:
+    """The multiprocessing context for refine()'s own pools.
+
+    For ``"forkserver"``, this module is added to the server's preload list (keeping ``__main__`` and
+    any modules already there), so the server imports NumPy/OpenCV/SimpleITK once and every later pool
+    forks ready workers: ~0.02 s per pool instead of ~0.4 s. It only takes effect if the server has not
+    started yet in this process.
+    """
+    ctx = multiprocessing.get_context(start_method)
+    if start_method == "forkserver":
+        try:
+            from multiprocessing import forkserver
+
+            current = list(getattr(forkserver._forkserver, "_preload_modules", ["__main__"]))
+        except Exception:  # pragma: no cover - a Python without the private attribute
+            current = ["__main__"]
+        if __name__ not in current:
+            ctx.set_forkserver_preload([*current, __name__])
+    return ctx
 
 
 def _init_worker() -> None:
@@ -748,6 +773,7 @@ def _default_workers() -> int:
 
 
 def _refine_parallel(
+    images: np.ndarray,
     lows: np.ndarray,
     highs: np.ndarray,
     starts: list[int],
@@ -776,11 +802,13 @@ def _refine_parallel(
         "segmented": ((B, H, W), "bool"),
         "full_segment": ((B, H, W), "bool"),
         "merged": ((B, H, W), "float32"),
+        "result": (images.shape, "float32"),
     }
     arrays = [k for k in wanted if k in shapes]
     nbytes = (
         lows.nbytes
         + highs.nbytes
+        + (images.nbytes if "result" in wanted else 0)
         + sum(int(np.prod(shapes[k][0])) * np.dtype(shapes[k][1]).itemsize for k in arrays)
     )
     tmp = _scratch_dir(nbytes)
@@ -790,16 +818,20 @@ def _refine_parallel(
             "lows": (os.path.join(tmp, "lows"), lows.shape, "float32"),
             "highs": (os.path.join(tmp, "highs"), highs.shape, "float32"),
         }
-        for name, src in (("lows", lows), ("highs", highs)):
-            mm = _open(inputs[name], "w+")
-            mm[:] = src
-            del mm
+        sources = [("lows", lows), ("highs", highs)]
+        if "result" in wanted:  # the workers filter the images too, so this process stays free
+            inputs["images"] = (os.path.join(tmp, "images"), images.shape, images.dtype.str)
+            sources.append(("images", images))
+        for name, src in sources:
+            with open(inputs[name][0], "wb") as f:
+                np.ascontiguousarray(src).tofile(f)
         outputs = {k: (os.path.join(tmp, k), shapes[k][0], shapes[k][1]) for k in arrays}
-        for k, spec in outputs.items():
-            maps[k] = _open(spec, "w+")  # created (zero-filled, sparse) here, filled by the workers
+        for path, shape, dtype in outputs.values():
+            with open(path, "wb") as f:  # sparse, sized; the workers write their rows into it
+                f.truncate(int(np.prod(shape)) * np.dtype(dtype).itemsize)
         own = executor is None
         if own:
-            ctx = multiprocessing.get_context(start_method)
+            ctx = _pool_context(start_method)
             executor = ProcessPoolExecutor(
                 max_workers=min(workers, len(starts)), mp_context=ctx, initializer=_init_worker
             )
@@ -816,6 +848,8 @@ def _refine_parallel(
         finally:
             if own:
                 executor.shutdown(wait=True, cancel_futures=True)
+        for k, spec in outputs.items():
+            maps[k] = _open(spec, "r+")  # mapping the written pages is cheap (no copy)
     finally:
         # The mappings stay valid after the files are removed (POSIX), so no copy is needed.
         shutil.rmtree(tmp, ignore_errors=True)
@@ -840,9 +874,9 @@ def refine(
 ) -> dict[str, Any]:
     """Run :func:`pipeline` over a batch in parallel processes, with a progress bar.
 
-    Steps 1-8 (everything up to ``merged``) run in worker processes on chunks of the batch; the final
-    image filter runs vectorised in this process, so the images themselves are never sent to a worker.
-    The output equals ``pipeline(images, lows, highs, **params)`` exactly.
+    Every step runs in the worker processes, on chunks of the batch; inputs and outputs travel through
+    memory-mapped scratch files (in /dev/shm when it has room, removed before returning), not pipes, so
+    this process stays idle. The output equals ``pipeline(images, lows, highs, **params)`` exactly.
 
     Args:
         images: (B, H, W, C) uint8 [0, 255] or float [0, 1].
@@ -886,7 +920,7 @@ def refine(
         raise ValueError(f"`chunk_size` must be None or an int >= 1, got {chunk_size!r}")
     starts = list(range(0, B, chunk_size))
     param_dict = asdict(p)
-    wanted = [k for k in STEP_KEYS if k != "result" and (keyset is None or k in keyset or k == "merged")]
+    wanted = [k for k in STEP_KEYS if keyset is None or k in keyset or k == "merged"]
 
     from tqdm.auto import tqdm
 
@@ -895,8 +929,11 @@ def refine(
         if executor is None and workers <= 1:
             parts = []
             for s in starts:
-                parts.append(_map_steps(lows_f[s : s + chunk_size], highs_f[s : s + chunk_size], p, keyset))
-                bar.update(parts[-1]["merged"].shape[0])
+                part = _map_steps(lows_f[s : s + chunk_size], highs_f[s : s + chunk_size], p, keyset)
+                if "result" in wanted:
+                    part["result"] = _filter(images_f[s : s + chunk_size], part["merged"], p)
+                parts.append(part)
+                bar.update(part["merged"].shape[0])
             for k in wanted:
                 if k == "focal_points":
                     out[k] = [pts for part in parts for pts in part[k]]
@@ -904,6 +941,7 @@ def refine(
                     out[k] = np.concatenate([part[k] for part in parts], axis=0)
         else:
             out = _refine_parallel(
+                images_f,
                 lows_f,
                 highs_f,
                 starts,
@@ -916,6 +954,4 @@ def refine(
                 start_method,
                 bar,
             )
-    if keyset is None or "result" in keyset:
-        out["result"] = _filter(images_f, out["merged"], p)
     return out
