@@ -169,12 +169,34 @@ def test_refine_with_workers_equals_loop_in_a_process_that_imported_tensorflow(b
     only = refine(imgs, lows, highs, workers=2, progress=False, keys=("merged",), merge_type="multiply")
     assert set(only) == {"merged"}
     np.testing.assert_array_equal(only["merged"], par["merged"])
+    # tensors are accepted as they are
+    t = pipeline(tf.constant(imgs[0]), tf.constant(lows[0]), tf.constant(highs[0]), merge_type="multiply")
+    np.testing.assert_array_equal(t["merged"], par["merged"][0])
     # resize_bilinear is TF's bilinear resize (half-pixel centres), up and down
     rng = np.random.default_rng(0)
     for (h, w), (H, W) in [((14, 14), (224, 224)), ((5, 7), (33, 20)), ((40, 30), (13, 17))]:
         x = rng.random((2, h, w)).astype(np.float32)
         want = tf.image.resize(x[..., None], (H, W), method="bilinear").numpy()[..., 0]
         np.testing.assert_allclose(resize_bilinear(x, (H, W)), want, atol=2e-6)
+
+
+def test_refine_serial_path_with_progress_bar(batch, capsys):
+    imgs, lows, highs, _ = batch
+    out = refine(imgs[:3], lows[:3], highs[:3], workers=1, chunk_size=2, keys="merged")
+    assert set(out) == {"merged"}
+    np.testing.assert_array_equal(out["merged"], pipeline(imgs[:3], lows[:3], highs[:3])["merged"])
+    assert "refine" in capsys.readouterr().err
+
+
+def test_non_square_grayscale_and_tiny_images():
+    rng = np.random.default_rng(0)
+    for H, W, h, w, C in [(48, 80, 3, 5, 1), (8, 8, 2, 2, 3), (16, 16, 16, 16, 4)]:
+        s = pipeline(rng.random((H, W, C)).astype(np.float32), rng.random((h, w)), rng.random((H, W)))
+        assert s["merged"].shape == (H, W) and s["result"].shape == (H, W, C) and s["low"].shape == (h, w)
+        assert 0 <= s["merged"].min() and s["merged"].max() <= 1
+    assert (
+        len(pipeline(rng.random((48, 80, 3)), rng.random((3, 5)), rng.random((48, 80)))["focal_points"]) == 8
+    )
 
 
 # ------------------------------------------------------------------------------------------------
