@@ -580,7 +580,8 @@ def _filter(images: np.ndarray, merged: np.ndarray, p: _Params) -> np.ndarray:
 
 
 def _check_inputs(img: Any, low: Any, high: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """Validate and return float32 (B, H, W, C) images, (B, h, w) lows, (B, H, W) highs, single flag."""
+    """Validate; return (B, H, W, C) images (uint8/int or float32, see _check_images), float32 (B, h, w)
+    lows and (B, H, W) highs, and whether a single image was given."""
     low_arr = _to_array(low, "low")
     single = low_arr.ndim == 2
     if single:
