@@ -33,6 +33,7 @@ __all__ = [
     "boxes_to_masks",
     "masks_to_boxes",
     "as_size",
+    "to_edge_boxes",
 ]
 
 
@@ -190,6 +191,15 @@ def scale_boxes(boxes: Any, from_size: Any, to_size: Any) -> np.ndarray:
     s = np.array([tw / fw, th / fh, tw / fw, th / fh], np.float32)
     one = np.array([0, 0, 1, 1], np.float32)
     return ((arr + one) * s - one).astype(np.float32)
+
+
+def to_edge_boxes(boxes: Any) -> np.ndarray:
+    """Inclusive pixel boxes -> pixel-edge boxes ``(xmin, ymin, xmax + 1, ymax + 1)``.
+
+    :mod:`hrcam.evaluation.localisation` scores boxes in pixel-edge coordinates (CASM's convention, where
+    the area is ``(x_max - x_min) * (y_max - y_min)``); this is the one conversion between the two.
+    """
+    return (_as_boxes(boxes) + np.array([0, 0, 1, 1], np.float32)).astype(np.float32)
 
 
 def clip_boxes(boxes: Any, size: Any) -> np.ndarray:

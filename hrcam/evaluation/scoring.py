@@ -1,0 +1,162 @@
+"""Score saliency methods against ground truth: the engine behind ``hrcam score``.
+
+Each method turns a batch of images into (N, H, W) maps in [0, 1] at the images' resolution:
+
+* ``center``: a centred isotropic Gaussian (sigma = a quarter of the image side), the same for every image;
+* ``full``: the whole image (an all-ones map);
+* ``cam``: the classifier's low-res CAM, bilinearly up-sampled;
+* ``hrcam``: the FullModel's high-res CAM;
+* ``refined``: the HR-CAM refinement pipeline's ``merged`` map (:func:`hrcam.postprocessing.refine`);
+* any method of :mod:`hrcam.saliency` (``gradcam``, ``gradcam++``, ``layercam``, ``guidedgradcam``, ...).
+
+Maps are computed for the target class of each image: the ground-truth class (default, the weakly supervised
+localisation protocol) or the predicted one. Scores: CASM's LE, OM, F1 (best and mean over boxes), box
+accuracy at IoU 0.3/0.5/0.7 of CASM's box, MaxBoxAccV2, the pointing game (15 px at 224, scaled) and the
+energy pointing game; with per-pixel ground truth also the Explainer's segmentation scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ScoringData", "BASELINES", "MODEL_METHODS", "method_maps", "score_maps", "score_methods"]
+
+BASELINES = ("center", "full")
+MODEL_METHODS = ("cam", "hrcam", "refined")
+
+
+@dataclass
+class ScoringData:
+    """Images and ground truth for scoring.
+
+    images: (N, H, W, 3) uint8; labels: (N,) int; boxes: N arrays (n_i, 4) in pixel-edge coordinates at the
+    images' resolution (see :func:`hrcam.data.bbox.to_edge_boxes`); masks: (N, H, W) bool object masks
+    (exact, or the union of the boxes); exact_masks: whether ``masks`` are per-pixel ground truth.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    boxes: list[np.ndarray]
+    masks: np.ndarray
+    exact_masks: bool = False
+
+
+def _center_map(n: int, h: int, w: int) -> np.ndarray:
+    y = (np.arange(h) + 0.5 - h / 2) / (h / 4)
+    x = (np.arange(w) + 0.5 - w / 2) / (w / 4)
+    g = np.exp(-0.5 * (y[:, None] ** 2 + x[None, :] ** 2)).astype(np.float32)
+    g = (g - g.min()) / (g.max() - g.min())
+    return np.broadcast_to(g, (n, h, w)).copy()
+
+
+def _upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import tensorflow as tf
+
+    from hrcam import ops
+
+    return ops.normalize_maps(ops.resize_maps(tf.convert_to_tensor(maps, tf.float32), size)).numpy()
+
+
+def method_maps(method: str, model: Any, images: np.ndarray, targets: np.ndarray, *, workers: int | None = None,
+                batch_size: int = 32, cache: dict | None = None) -> np.ndarray:
+    """(N, H, W) float32 maps in [0, 1] of ``method`` for ``targets`` (N,) (see the module docstring).
+
+    ``model`` is a :class:`~hrcam.models.FullModel` (all methods) or :class:`~hrcam.models.HalfModel` (all
+    but ``hrcam`` and ``refined``). ``cache`` shares the CAM forward pass between ``cam``, ``hrcam`` and
+    ``refined``.
+    """
+    n, h, w = images.shape[:3]
+    key = method.lower()
+    if key == "center":
+        return _center_map(n, h, w)
+    if key == "full":
+        return np.ones((n, h, w), np.float32)
+    cache = {} if cache is None else cache
+    if key in MODEL_METHODS:
+        if "low" not in cache:
+            if hasattr(model, "high_res_cam"):
+                high, low, _ = model.generate_cams(images, custom_class=targets, batch_size=batch_size)
+                cache["high"] = high
+            else:
+                low = model.cam(images, custom_class=targets, normalize=True, batch_size=batch_size)
+            cache["low"] = low
+        if key == "cam":
+            return _upsample(cache["low"], (h, w))
+        if "high" not in cache:
+            raise ValueError(f"method {method!r} needs a FullModel (high-res CAMs); got a {type(model).__name__}")
+        if key == "hrcam":
+            return cache["high"]
+        from hrcam.postprocessing import refine
+
+        merged = refine(images, cache["low"], cache["high"], workers=workers, keys=("merged",))["merged"]
+        return np.asarray(merged, np.float32)
+    from hrcam.saliency import saliency
+
+    classifier = getattr(model, "half_model", model).model  # a FullModel's classifier view (one output)
+    explainer = saliency(classifier, method=method, batch_size=batch_size)
+    _, maps = explainer(images, target_class=targets)
+    return np.asarray(maps, np.float32)
+
+
+def score_maps(maps: np.ndarray, data: ScoringData, correct: np.ndarray) -> dict[str, float]:
+    """Mean scores of (N, H, W) maps in [0, 1] against ``data``; ``correct`` (N,) top-1 correctness."""
+    from hrcam.evaluation.localisation import (
+        box_accuracy,
+        energy_pointing_game,
+        localization_scores,
+        max_box_acc_v2,
+        pointing_game,
+    )
+
+    loc = localization_scores(maps, data.boxes, correct)
+    acc = box_accuracy(loc["boxes"], data.boxes, thresholds=(0.3, 0.5, 0.7))["accuracy"]
+    point = pointing_game(maps, data.masks, classes=data.labels)
+    scores = {
+        "LE": float(loc["LE"].mean()),
+        "OM": float(loc["OM"].mean()),
+        "F1": float(loc["F1"].mean()),
+        "F1a": float(loc["F1a"].mean()),
+        "box_iou@0.3": float(acc[0]),
+        "box_iou@0.5": float(acc[1]),
+        "box_iou@0.7": float(acc[2]),
+        "MaxBoxAccV2": float(max_box_acc_v2(maps, data.boxes, thresholds=np.arange(0, 1, 0.05))["MaxBoxAccV2"]),
+        "pointing_game": float(point["accuracy"]),
+        "energy_pointing_game": float(np.mean(energy_pointing_game(maps, data.masks))),
+    }
+    if data.exact_masks:
+        from hrcam.evaluation.segmentation import segmentation_scores
+
+        seg = segmentation_scores(maps, data.masks)
+        for name in ("continuous_iou", "discrete_iou", "soft_f1", "discrete_f1", "auc", "mask_coverage",
+                     "background_coverage"):
+            scores[name] = float(np.nanmean(seg[name]))
+    return scores
+
+
+def score_methods(model: Any, data: ScoringData, methods: list[str], *, target: str = "label",
+                  workers: int | None = None, batch_size: int = 32, progress: bool = True) -> dict[str, Any]:
+    """Scores of every method in ``methods`` (see the module docstring).
+
+    Returns ``{"methods": {name: {metric: value}}, "top1_accuracy": float, "num_images": N, "target": ...}``.
+    """
+    if target not in ("label", "predicted"):
+        raise ValueError(f"`target` must be 'label' or 'predicted', got {target!r}")
+    if not methods:
+        raise ValueError("`methods` is empty: name at least one method (e.g. cam, hrcam, refined, center)")
+    probs = model.predict_proba(data.images, batch_size=batch_size)
+    predicted = probs.argmax(1)
+    correct = predicted == data.labels
+    targets = data.labels if target == "label" else predicted
+    cache: dict = {}
+    table = {}
+    for method in methods:
+        if progress:
+            print(f"[hrcam score] {method} ...", flush=True)
+        maps = method_maps(method, model, data.images, targets, workers=workers, batch_size=batch_size,
+                           cache=cache)
+        table[method] = score_maps(maps, data, correct)
+    return {"methods": table, "top1_accuracy": float(correct.mean()), "num_images": int(len(data.labels)),
+            "target": target}
