@@ -342,15 +342,29 @@ def _default_hole_size(shape: tuple[int, int]) -> int:
     return int(round(_REFERENCE_HOLE * shape[0] * shape[1] / _REFERENCE_SIZE**2))
 
 
-def _global_points(low_resized: np.ndarray, k: int) -> np.ndarray:
-    """Top-k pixels of one (H, W) map as (k, 2) (x, y); ties broken in row-major order; best first."""
+def _global_points(low_resized: np.ndarray, k: int, roi: np.ndarray | None = None) -> np.ndarray:
+    """Top-k pixels of one (H, W) map as (k, 2) (x, y); ties broken in row-major order; best first.
+
+    With ``roi`` (pixels strictly above some threshold) holding at least k pixels, the search is limited
+    to it: the k-th largest value is then above the threshold, so every candidate, ties included, lies in
+    the ROI and the answer is the same, from ~7x fewer values at the default 85th percentile.
+    """
     flat = low_resized.ravel()
     k = min(k, flat.size)
+    cand = None
+    if roi is not None:
+        cand = np.flatnonzero(roi.ravel())
+        if cand.size >= k:
+            flat = flat[cand]
+        else:
+            cand = None
     kth = flat.size - k
     v = np.partition(flat, kth)[kth]
     above = np.flatnonzero(flat > v)
     ties = np.flatnonzero(flat == v)[: k - above.size]
     idx = np.concatenate([above[np.argsort(-flat[above], kind="stable")], ties])
+    if cand is not None:
+        idx = cand[idx]
     rows, cols = np.divmod(idx, low_resized.shape[1])
     return np.stack([cols, rows], axis=1).astype(np.int64)
 
@@ -525,7 +539,7 @@ def _map_steps_chunk(lows: np.ndarray, highs: np.ndarray, p: _Params, keys: froz
         vals = inside if inside.size else gradient[i].ravel()
         bounds[i] = np.percentile(vals, (25.0, 75.0))
         if p.focal_scope == "global":
-            pts = _global_points(low_resized[i], num_points)
+            pts = _global_points(low_resized[i], num_points, roi[i])
         else:
             pts = _local_points(low[i], (H, W), p.maxima_areas)
         focal_points.append(pts)

@@ -267,6 +267,16 @@ def test_global_focal_points_are_the_top_pixels_in_xy_order():
     pts = find_focal_points(np.random.default_rng(0).random((7, 7)), (56, 56), num_points=10)
     values = low_r[pts[:, 1], pts[:, 0]]
     assert np.all(np.diff(values) <= 0) and values.min() >= np.sort(low_r.ravel())[-10]
+    # searching only the ROI (as the pipeline does) gives the same points, ties included
+    rng = np.random.default_rng(5)
+    for t in range(60):
+        low = rng.random((5, 5)).astype(np.float32)
+        if t % 2:
+            low = np.round(low * 3) / 3  # many ties
+        lr = resize_bilinear(low, (40, 40))
+        roi = lr > np.float32(np.percentile(lr, rng.uniform(0, 99)))
+        k = int(rng.integers(1, 40))
+        np.testing.assert_array_equal(pp._global_points(lr, k, roi), pp._global_points(lr, k))
 
 
 # ------------------------------------------------------------------------------------------------
