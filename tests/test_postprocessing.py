@@ -230,6 +230,17 @@ def test_region_growing_inclusive_bounds_4_connectivity_and_xy_seed_order():
         region_growing(g, [(4, 0)], 0.0, 1.0)
 
 
+def test_row_percentiles_equal_numpy_linear_percentiles():
+    rng = np.random.default_rng(2)
+    for trial in range(200):
+        x = rng.random((3, int(rng.integers(1, 300)))).astype(np.float32)
+        if trial % 2:
+            x = np.round(x * 4) / 4  # ties
+        qs = (float(rng.uniform(0, 100)), 25.0, 75.0, 100.0, 0.0)
+        want = np.percentile(x.astype(np.float64), qs, axis=1).T.astype(np.float32)
+        np.testing.assert_array_equal(pp._percentiles(x, qs), want)
+
+
 def test_fill_small_holes_matches_skimage_and_counts_border_holes():
     rng = np.random.default_rng(1)
     masks = rng.random((3, 40, 40)) > 0.35
