@@ -91,14 +91,14 @@ def stage_times(imgs, lows, highs) -> dict[str, float]:
         with clock("resize_low"):
             low_r = pp._minmax(pp.resize_bilinear(pp._minmax(lo), (H, W)))
         with clock("roi_percentile"):
-            roi = low_r > np.percentile(low_r.reshape(n, -1), 85, axis=1).astype(np.float32)[:, None, None]
+            roi = low_r > pp._percentiles(low_r.reshape(n, -1), (85.0,))[:, 0, None, None]
         bounds = np.empty((n, 2), np.float32)
         seg = np.empty((n, H, W), bool)
         for i in range(n):
             with clock("bounds_percentiles"):
-                bounds[i] = np.percentile(gradient[i][roi[i]], (25.0, 75.0))
+                bounds[i] = pp._percentiles(gradient[i][roi[i]][None], (25.0, 75.0))[0]
             with clock("focal_points"):
-                points = pp._global_points(low_r[i], 15)
+                points = pp._global_points(low_r[i], 15, roi[i])
             with clock("region_growing_sitk"):
                 seg[i] = pp.region_growing(gradient[i], points, *bounds[i])
         with clock("edges_and_fill_holes"):
