@@ -20,6 +20,40 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def measure(size: int, batch: int, repeats: int) -> dict:
+    """Median times of the forward pass and of generate_cams, interleaved, for one input size."""
+    import numpy as np
+    import tensorflow as tf
+
+    from hrcam.models import FullModel, HalfModel
+
+    fm = FullModel(HalfModel(num_classes=10, input_shape=(size, size, 3)))
+    x = np.random.default_rng(0).random((batch, size, size, 3), dtype=np.float32)
+    xt = tf.constant(x)
+    forward = tf.function(lambda t: fm.model(t, training=False))
+    runs = {
+        "forward": lambda: forward(xt)["probabilities"].numpy(),
+        "generate_cams": lambda: fm.generate_cams(x),
+    }
+    for fn in runs.values():  # trace and warm up
+        fn()
+        fn()
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {
+        "model": f"FullModel (paper DenseNet-FCN) {size}x{size}",
+        "batch": batch,
+        "forward_images_per_s": batch / med["forward"],
+        "generate_cams_images_per_s": batch / med["generate_cams"],
+        "ratio_generate_cams_to_forward": med["forward"] / med["generate_cams"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", type=int, nargs="+", default=[64, 224])
@@ -27,46 +61,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
-    import numpy as np
     import tensorflow as tf
 
-    from hrcam.models import FullModel, HalfModel
+    results = [measure(size, args.batch, args.repeats) for size in args.size]
 
-    results = []
-    for size in args.size:
-        fm = FullModel(HalfModel(num_classes=10, input_shape=(size, size, 3)))
-        x = np.random.default_rng(0).random((args.batch, size, size, 3), dtype=np.float32)
-        xt = tf.constant(x)
-        forward = tf.function(lambda t: fm.model(t, training=False))
-
-        def run_forward():
-            out = forward(xt)
-            return out["probabilities"].numpy()
-
-        def run_cams():
-            return fm.generate_cams(x)
-
-        for fn in (run_forward, run_cams):  # trace and warm up
-            fn()
-            fn()
-        times = {"forward": [], "generate_cams": []}
-        for _ in range(args.repeats):
-            for name, fn in (("forward", run_forward), ("generate_cams", run_cams)):
-                t = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - t)
-        med = {k: statistics.median(v) for k, v in times.items()}
-        results.append({
-            "model": f"FullModel (paper DenseNet-FCN) {size}x{size}",
-            "batch": args.batch,
-            "forward_images_per_s": args.batch / med["forward"],
-            "generate_cams_images_per_s": args.batch / med["generate_cams"],
-            "ratio_generate_cams_to_forward": med["forward"] / med["generate_cams"],
-        })
-    print(json.dumps({
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}",
-        "results": results,
-    }, indent=2))
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}"
+    print(json.dumps({"machine": machine, "results": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -116,7 +116,9 @@ class Config:
         sections = {"data": DataConfig, "model": ModelConfig, "half": TrainConfig, "full": TrainConfig}
         unknown = set(data) - set(sections) - {"run_dir"}
         if unknown:
-            raise ValueError(f"unknown config section(s) {sorted(unknown)}; expected {sorted(sections)} and run_dir")
+            raise ValueError(
+                f"unknown config section(s) {sorted(unknown)}; expected {sorted(sections)} and run_dir"
+            )
         kwargs: dict[str, Any] = {}
         for name, klass in sections.items():
             values = data.get(name) or {}
@@ -125,7 +127,9 @@ class Config:
             known = {f.name for f in dataclasses.fields(klass)}
             bad = set(values) - known
             if bad:
-                raise ValueError(f"unknown key(s) {sorted(bad)} in config section {name!r}; known: {sorted(known)}")
+                raise ValueError(
+                    f"unknown key(s) {sorted(bad)} in config section {name!r}; known: {sorted(known)}"
+                )
             kwargs[name] = klass(**values)
         if "run_dir" in data:
             kwargs["run_dir"] = str(data["run_dir"])

@@ -200,7 +200,9 @@ def resolve_targets(
         arr = arr[:, None]
     elif arr.ndim == 2:
         if batch is not None and arr.shape[0] != batch:
-            raise ValueError(f"`{name}` has shape {arr.shape} but the batch has {batch} images (expected (B, k))")
+            raise ValueError(
+                f"`{name}` has shape {arr.shape} but the batch has {batch} images (expected (B, k))"
+            )
         if arr.shape[1] == 0:
             raise ValueError(f"`{name}` has shape {arr.shape}: k must be at least 1")
         multi = True

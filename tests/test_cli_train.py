@@ -15,9 +15,22 @@ import yaml
 from hrcam.cli import main
 
 TINY = {
-    "data": {"source": "synthetic", "image_size": 32, "num_classes": 3, "train_size": 96, "val_size": 32,
-             "test_size": 32, "batch_size": 16},
-    "model": {"num_blocks": 2, "layers_per_block": 2, "growth_rate": 4, "initial_filters": 8, "cam_channels": 6},
+    "data": {
+        "source": "synthetic",
+        "image_size": 32,
+        "num_classes": 3,
+        "train_size": 96,
+        "val_size": 32,
+        "test_size": 32,
+        "batch_size": 16,
+    },
+    "model": {
+        "num_blocks": 2,
+        "layers_per_block": 2,
+        "growth_rate": 4,
+        "initial_filters": 8,
+        "cam_channels": 6,
+    },
     "half": {"epochs": 2, "checkpoint_every": 2},
     "full": {"epochs": 1},
 }
@@ -39,8 +52,15 @@ def test_train_half_then_full_then_evaluate(tmp_path, capsys):
     assert main(["train-half", "--config", str(cfg), "--quiet", "--json"]) == 0
     half = json.loads(capsys.readouterr().out)
     run = tmp_path / "run"
-    for rel in ["config.yaml", "half/best.keras", "half/last.keras", "half/history.json", "metrics.json",
-                "plots/confusion_half.png", "plots/history_half.png"]:
+    for rel in [
+        "config.yaml",
+        "half/best.keras",
+        "half/last.keras",
+        "half/history.json",
+        "metrics.json",
+        "plots/confusion_half.png",
+        "plots/history_half.png",
+    ]:
         assert (run / rel).is_file(), rel
     assert list((run / "logs" / "half").rglob("events.out.tfevents.*")), "no TensorBoard logs"
     assert half["epochs_trained"] == 2
@@ -63,16 +83,40 @@ def test_train_half_then_full_then_evaluate(tmp_path, capsys):
     scenes = make_scenes(12, image_size=32, num_classes=3, seed=5)
     write_folder(scenes, tmp_path / "folder", split="val")
     out = tmp_path / "eval"
-    assert main(["evaluate", "classification", "--model", str(run / "full_align" / "best.keras"),
-                 "--data", str(tmp_path / "folder"), "--out", str(out), "--json"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "classification",
+                "--model",
+                str(run / "full_align" / "best.keras"),
+                "--data",
+                str(tmp_path / "folder"),
+                "--out",
+                str(out),
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
-    assert result["num_examples"] == 12 and (out / "confusion.png").is_file() and (out / "metrics.json").is_file()
+    assert (
+        result["num_examples"] == 12
+        and (out / "confusion.png").is_file()
+        and (out / "metrics.json").is_file()
+    )
 
 
 def _run_cli(args, **kwargs):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "hrcam.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "hrcam.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        **kwargs,
+    )
 
 
 @pytest.mark.slow

@@ -36,8 +36,14 @@ def test_paper_architecture_matches_original_parameter_count():
 
 @pytest.mark.parametrize("size", [64, 96])
 def test_input_sizes(size):
-    hm = HalfModel(num_classes=3, input_shape=(size, size, 3), num_blocks=2, layers_per_block=1, growth_rate=4,
-                   initial_filters=8)
+    hm = HalfModel(
+        num_classes=3,
+        input_shape=(size, size, 3),
+        num_blocks=2,
+        layers_per_block=1,
+        growth_rate=4,
+        initial_filters=8,
+    )
     assert hm.cam_shape == (size // 4, size // 4)
 
 
@@ -64,8 +70,9 @@ def test_cam_known_answer(half, images):
     bias = half.model.get_layer("logits").get_weights()[1]
     logits = np.log(probs)
     cam_all = np.einsum("bhwk,kc->bc", acts, kernel) / (acts.shape[1] * acts.shape[2]) + bias
-    np.testing.assert_allclose(cam_all - cam_all.mean(1, keepdims=True), logits - logits.mean(1, keepdims=True),
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        cam_all - cam_all.mean(1, keepdims=True), logits - logits.mean(1, keepdims=True), atol=1e-4
+    )
 
 
 def test_cam_shapes_dtypes_ranges(half, images):
@@ -144,8 +151,11 @@ def test_full_model_keeps_classifier_and_freezes_it(half, images, objective):
     fit_full_model(fm, _dataset(images), epochs=2, verbose=0)
     # classifier layers bit-identical (batch-norm statistics included), expansion path changed
     assert check_weights(half, fm) == []
-    changed = [n for n, w in before.items() if any(not np.array_equal(a, b) for a, b in
-                                                    zip(w, fm.model.get_layer(n).get_weights()))]
+    changed = [
+        n
+        for n, w in before.items()
+        if any(not np.array_equal(a, b) for a, b in zip(w, fm.model.get_layer(n).get_weights()))
+    ]
     assert changed and all(n not in {layer.name for layer in half.model.layers} for n in changed)
     high, low, probs = fm.generate_cams(images, normalize=False)
     np.testing.assert_array_equal(probs, half.predict_proba(images))

@@ -13,8 +13,13 @@ from hrcam.evaluation.scoring import ScoringData, method_maps, score_maps
 @pytest.fixture(scope="module")
 def scenes():
     s = make_scenes(12, image_size=32, num_classes=3, seed=3)
-    return ScoringData(s.images, np.asarray(s.labels), [to_edge_boxes(b) for b in s.boxes],
-                       np.asarray(s.masks, bool), exact_masks=True)
+    return ScoringData(
+        s.images,
+        np.asarray(s.labels),
+        [to_edge_boxes(b) for b in s.boxes],
+        np.asarray(s.masks, bool),
+        exact_masks=True,
+    )
 
 
 def test_perfect_maps_score_perfectly(scenes):
@@ -41,11 +46,25 @@ def test_score_cli_on_tiny_full_model(tmp_path, capsys):
     from hrcam.cli import main
     from hrcam.models import DenseNetFCNConfig, FullModel, HalfModel
 
-    cfg = DenseNetFCNConfig(num_blocks=2, layers_per_block=2, growth_rate=4, initial_filters=8, cam_channels=6)
+    cfg = DenseNetFCNConfig(
+        num_blocks=2, layers_per_block=2, growth_rate=4, initial_filters=8, cam_channels=6
+    )
     path = FullModel(HalfModel(3, (32, 32, 3), cfg)).save(tmp_path / "full.keras")
     methods = ["center", "full", "cam", "hrcam", "refined", "gradcam"]
-    argv = ["score", "--model", str(path), "--data", "synthetic", "--num-synthetic", "9", "--workers", "0",
-            "--out", str(tmp_path / "out"), "--json"]
+    argv = [
+        "score",
+        "--model",
+        str(path),
+        "--data",
+        "synthetic",
+        "--num-synthetic",
+        "9",
+        "--workers",
+        "0",
+        "--out",
+        str(tmp_path / "out"),
+        "--json",
+    ]
     for m in methods:
         argv += ["--method", m]
     assert main(argv) == 0

@@ -11,11 +11,18 @@ from typing import Any
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="YAML", help="experiment preset, e.g. opts/synthetic.yaml")
     parser.add_argument("--run-dir", metavar="DIR", help="run directory (overrides run_dir in the config)")
-    parser.add_argument("--data", metavar="ROOT",
-                        help="folder dataset root in the ImageNet layout (sets data.source=folder)")
+    parser.add_argument(
+        "--data", metavar="ROOT", help="folder dataset root in the ImageNet layout (sets data.source=folder)"
+    )
     parser.add_argument("--epochs", type=int, metavar="N", help="epochs of this stage (overrides the config)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override any config value, e.g. --set data.batch_size=16 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override any config value, e.g. --set data.batch_size=16 (repeatable)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
 
 

@@ -20,10 +20,18 @@ DEFAULT_PRESET = Path(__file__).resolve().parents[2] / "opts" / "demo.yaml"
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("--out", default="demo_output", metavar="DIR", help="output directory (default: demo_output)")
+    parser.add_argument(
+        "--out", default="demo_output", metavar="DIR", help="output directory (default: demo_output)"
+    )
     parser.add_argument("--config", metavar="YAML", help=f"preset (default: {DEFAULT_PRESET.name} in opts/)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override a config value, e.g. --set half.epochs=2 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a config value, e.g. --set half.epochs=2 (repeatable)",
+    )
     parser.add_argument("--num-overlays", type=int, default=8, help="test images to draw (default 8)")
     parser.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
@@ -37,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
     preset = args.config or DEFAULT_PRESET
     config = load_config(preset, args.overrides)
     config.run_dir = str(out / "run")
-    summary = run_demo(config, out, num_overlays=args.num_overlays, export=not args.no_export,
-                       verbose=0 if args.quiet else 2)
+    summary = run_demo(
+        config, out, num_overlays=args.num_overlays, export=not args.no_export, verbose=0 if args.quiet else 2
+    )
     lines = ["", "hrcam demo finished in {:.0f} s. Outputs:".format(summary["seconds"])]
     lines += [f"  {k:<22} {v}" for k, v in summary["outputs"].items()]
     lines += ["", "Scores on the synthetic test set:"]
@@ -62,8 +71,10 @@ def run_demo(config, out: Path, num_overlays: int = 8, export: bool = True, verb
 
     start = time.time()
     out.mkdir(parents=True, exist_ok=True)
-    _step(f"generating synthetic scenes ({config.data.train_size} train, {config.data.val_size} val, "
-          f"{config.data.test_size} test, {config.data.image_size}x{config.data.image_size})")
+    _step(
+        f"generating synthetic scenes ({config.data.train_size} train, {config.data.val_size} val, "
+        f"{config.data.test_size} test, {config.data.image_size}x{config.data.image_size})"
+    )
     data = load_data(config.data)
     _step(f"stage 1: training the HalfModel for {config.half.epochs} epochs")
     half_summary, half, _ = _train_stage(config, "half", verbose=verbose, data=data)
@@ -91,22 +102,30 @@ def run_demo(config, out: Path, num_overlays: int = 8, export: bool = True, verb
 
     from hrcam.plotting.charts import metrics_bar_figure, save_figure
 
-    chart = save_figure(metrics_bar_figure(table, "CAM vs exact masks (synthetic test set)"),
-                        out / "localisation.png")
+    chart = save_figure(
+        metrics_bar_figure(table, "CAM vs exact masks (synthetic test set)"), out / "localisation.png"
+    )
     paths["localisation chart"] = str(chart)
 
     _step("drawing overlays")
-    from hrcam.plotting.overlays import save_overlays
     from hrcam.plotting.grids import cam_grid_figure
+    from hrcam.plotting.overlays import save_overlays
 
     k = min(num_overlays, len(images))
     names = [f"test{i:03d}_{data.class_names[labels[i]]}" for i in range(k)]
     save_overlays(images[:k], low[:k], out / "overlays" / "low_res", names)
     save_overlays(images[:k], high[:k], out / "overlays" / "high_res", names)
     save_overlays(images[:k], high_align[:k], out / "overlays" / "high_res_align", names)
-    grid = cam_grid_figure(images[:k], {"low-res": low[:k], "high-res": high[:k], "high-res (align)": high_align[:k],
-                                        "true mask": masks[:k].astype(np.float32)},
-                           row_titles=[data.class_names[c] for c in labels[:k]])
+    grid = cam_grid_figure(
+        images[:k],
+        {
+            "low-res": low[:k],
+            "high-res": high[:k],
+            "high-res (align)": high_align[:k],
+            "true mask": masks[:k].astype(np.float32),
+        },
+        row_titles=[data.class_names[c] for c in labels[:k]],
+    )
     paths["overlays"] = str(out / "overlays")
     paths["CAM grid"] = str(save_figure(grid, out / "cams.png"))
 

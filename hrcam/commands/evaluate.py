@@ -36,16 +36,29 @@ def run(args: argparse.Namespace) -> int:
     h, w, _ = model.input_shape
     images = load_image_files(data.files(split), (h, w))
     out = Path(args.out) if args.out else None
-    metrics = evaluate_classifier(model, images, data.labels(split), list(data.class_names),
-                                  plot_path=out / "confusion.png" if out else None, batch_size=args.batch_size)
+    metrics = evaluate_classifier(
+        model,
+        images,
+        data.labels(split),
+        list(data.class_names),
+        plot_path=out / "confusion.png" if out else None,
+        batch_size=args.batch_size,
+    )
     metrics["split"] = split
     metrics["model"] = str(args.model)
     if out:
         write_json(out / "metrics.json", metrics)
     lines = [f"{split}: {metrics['num_examples']} images, {data.num_classes} classes"]
-    lines += [f"{k:>16}: {100 * metrics[k]:.2f}%" for k in metrics if k.endswith(("accuracy", "precision", "recall", "f1"))]
+    lines += [
+        f"{k:>16}: {100 * metrics[k]:.2f}%"
+        for k in metrics
+        if k.endswith(("accuracy", "precision", "recall", "f1"))
+    ]
     if out:
         lines.append(f"wrote {out / 'metrics.json'} and {out / 'confusion.png'}")
-    emit({k: v for k, v in metrics.items() if k != "per_class"} | {"per_class": metrics["per_class"]},
-         args.json, lines)
+    emit(
+        {k: v for k, v in metrics.items() if k != "per_class"} | {"per_class": metrics["per_class"]},
+        args.json,
+        lines,
+    )
     return 0

@@ -11,16 +11,33 @@ HELP = "score saliency methods against boxes (folder dataset) or exact masks (sy
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("--model", required=True, metavar="MODEL.keras", help="a FullModel (or HalfModel) file")
-    parser.add_argument("--data", required=True, metavar="ROOT|synthetic",
-                        help="dataset root in the ImageNet layout with XML boxes, or 'synthetic'")
-    parser.add_argument("--bbox", metavar="DIR", help="directory of the split's XML boxes (default ROOT/bbox/<split>)")
+    parser.add_argument(
+        "--model", required=True, metavar="MODEL.keras", help="a FullModel (or HalfModel) file"
+    )
+    parser.add_argument(
+        "--data",
+        required=True,
+        metavar="ROOT|synthetic",
+        help="dataset root in the ImageNet layout with XML boxes, or 'synthetic'",
+    )
+    parser.add_argument(
+        "--bbox", metavar="DIR", help="directory of the split's XML boxes (default ROOT/bbox/<split>)"
+    )
     parser.add_argument("--split", default=None, help="split folder (default: val, else test)")
-    parser.add_argument("--method", action="append", metavar="NAME", required=True,
-                        help="center, full, cam, hrcam, refined, or a saliency method (gradcam, gradcam++, "
-                             "layercam, guidedgradcam, ...); repeatable")
-    parser.add_argument("--target", choices=["label", "predicted"], default="label",
-                        help="class whose map is scored (default: the true label)")
+    parser.add_argument(
+        "--method",
+        action="append",
+        metavar="NAME",
+        required=True,
+        help="center, full, cam, hrcam, refined, or a saliency method (gradcam, gradcam++, "
+        "layercam, guidedgradcam, ...); repeatable",
+    )
+    parser.add_argument(
+        "--target",
+        choices=["label", "predicted"],
+        default="label",
+        help="class whose map is scored (default: the true label)",
+    )
     parser.add_argument("--limit", type=int, metavar="N", help="score only the first N images")
     parser.add_argument("--num-synthetic", type=int, default=300, help="images when --data synthetic")
     parser.add_argument("--seed", type=int, default=12345, help="seed of the synthetic test scenes")
@@ -43,8 +60,13 @@ def load_scoring_data(args, model):
         if h != w:
             raise ValueError(f"synthetic scenes are square; the model takes {h}x{w}")
         scenes = make_scenes(args.num_synthetic, image_size=h, num_classes=model.num_classes, seed=args.seed)
-        data = ScoringData(scenes.images, np.asarray(scenes.labels), [to_edge_boxes(b) for b in scenes.boxes],
-                           np.asarray(scenes.masks, bool), exact_masks=True)
+        data = ScoringData(
+            scenes.images,
+            np.asarray(scenes.labels),
+            [to_edge_boxes(b) for b in scenes.boxes],
+            np.asarray(scenes.masks, bool),
+            exact_masks=True,
+        )
     else:
         from hrcam.data.folder import FolderDataset, load_image_files
         from hrcam.evaluation.localisation import boxes_to_masks
@@ -52,11 +74,18 @@ def load_scoring_data(args, model):
         folder = FolderDataset(args.data, bbox_dir=args.bbox)
         split = args.split or ("val" if folder.has_split("val") else "test")
         if folder.num_classes != model.num_classes:
-            raise ValueError(f"the model has {model.num_classes} classes but {args.data} has {folder.num_classes}")
+            raise ValueError(
+                f"the model has {model.num_classes} classes but {args.data} has {folder.num_classes}"
+            )
         files = folder.files(split)
         boxes = [to_edge_boxes(b) for b in folder.boxes(split, image_size=(h, w))]
-        data = ScoringData(load_image_files(files, (h, w)), folder.labels(split), boxes,
-                           boxes_to_masks(boxes, (h, w)), exact_masks=False)
+        data = ScoringData(
+            load_image_files(files, (h, w)),
+            folder.labels(split),
+            boxes,
+            boxes_to_masks(boxes, (h, w)),
+            exact_masks=False,
+        )
     if args.limit:
         n = int(args.limit)
         data = ScoringData(data.images[:n], data.labels[:n], data.boxes[:n], data.masks[:n], data.exact_masks)
@@ -72,8 +101,15 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         model = HalfModel.load(args.model)
     data = load_scoring_data(args, model)
-    result = score_methods(model, data, args.method, target=args.target, workers=args.workers,
-                           batch_size=args.batch_size, progress=not args.json)
+    result = score_methods(
+        model,
+        data,
+        args.method,
+        target=args.target,
+        workers=args.workers,
+        batch_size=args.batch_size,
+        progress=not args.json,
+    )
     result["model"] = str(args.model)
     result["data"] = str(args.data)
     lines = _table(result)
@@ -86,7 +122,9 @@ def run(args: argparse.Namespace) -> int:
         keys = ["LE", "OM", "F1", "box_iou@0.5", "MaxBoxAccV2", "pointing_game", "energy_pointing_game"]
         if data.exact_masks:
             keys += ["discrete_iou", "soft_f1", "auc"]
-        save_figure(metrics_bar_figure(result["methods"], f"scores on {args.data}", metrics=keys), out / "scores.png")
+        save_figure(
+            metrics_bar_figure(result["methods"], f"scores on {args.data}", metrics=keys), out / "scores.png"
+        )
         lines.append(f"wrote {out / 'scores.json'} and {out / 'scores.png'}")
     emit(result, args.json, lines)
     return 0
@@ -96,8 +134,10 @@ def _table(result: dict) -> list[str]:
     methods = result["methods"]
     metrics = list(next(iter(methods.values())))
     width = max(12, *(len(m) for m in methods))
-    lines = [f"{result['num_images']} images, classifier top-1 {result['top1_accuracy']:.3f}, maps of the "
-             f"{'true' if result['target'] == 'label' else 'predicted'} class (LE, OM: lower is better)"]
+    lines = [
+        f"{result['num_images']} images, classifier top-1 {result['top1_accuracy']:.3f}, maps of the "
+        f"{'true' if result['target'] == 'label' else 'predicted'} class (LE, OM: lower is better)"
+    ]
     lines.append(f"{'method':<{width}} " + " ".join(f"{m:>13}" for m in metrics))
     for name, scores in methods.items():
         lines.append(f"{name:<{width}} " + " ".join(f"{scores[m]:>13.4f}" for m in metrics))

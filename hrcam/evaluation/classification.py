@@ -48,7 +48,9 @@ def classification_metrics(
     if probs.ndim != 2:
         raise ValueError(f"`probabilities` must be (N, C), got shape {probs.shape}")
     if y_true.shape[0] != probs.shape[0]:
-        raise ValueError(f"`y_true` has {y_true.shape[0]} labels but `probabilities` has {probs.shape[0]} rows")
+        raise ValueError(
+            f"`y_true` has {y_true.shape[0]} labels but `probabilities` has {probs.shape[0]} rows"
+        )
     if probs.shape[0] == 0:
         raise ValueError("no examples to evaluate (empty `y_true`)")
     num_classes = probs.shape[1]

@@ -60,8 +60,16 @@ def _upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return ops.normalize_maps(ops.resize_maps(tf.convert_to_tensor(maps, tf.float32), size)).numpy()
 
 
-def method_maps(method: str, model: Any, images: np.ndarray, targets: np.ndarray, *, workers: int | None = None,
-                batch_size: int = 32, cache: dict | None = None) -> np.ndarray:
+def method_maps(
+    method: str,
+    model: Any,
+    images: np.ndarray,
+    targets: np.ndarray,
+    *,
+    workers: int | None = None,
+    batch_size: int = 32,
+    cache: dict | None = None,
+) -> np.ndarray:
     """(N, H, W) float32 maps in [0, 1] of ``method`` for ``targets`` (N,) (see the module docstring).
 
     ``model`` is a :class:`~hrcam.models.FullModel` (all methods) or :class:`~hrcam.models.HalfModel` (all
@@ -86,7 +94,9 @@ def method_maps(method: str, model: Any, images: np.ndarray, targets: np.ndarray
         if key == "cam":
             return _upsample(cache["low"], (h, w))
         if "high" not in cache:
-            raise ValueError(f"method {method!r} needs a FullModel (high-res CAMs); got a {type(model).__name__}")
+            raise ValueError(
+                f"method {method!r} needs a FullModel (high-res CAMs); got a {type(model).__name__}"
+            )
         if key == "hrcam":
             return cache["high"]
         from hrcam.postprocessing import refine
@@ -122,7 +132,9 @@ def score_maps(maps: np.ndarray, data: ScoringData, correct: np.ndarray) -> dict
         "box_iou@0.3": float(acc[0]),
         "box_iou@0.5": float(acc[1]),
         "box_iou@0.7": float(acc[2]),
-        "MaxBoxAccV2": float(max_box_acc_v2(maps, data.boxes, thresholds=np.arange(0, 1, 0.05))["MaxBoxAccV2"]),
+        "MaxBoxAccV2": float(
+            max_box_acc_v2(maps, data.boxes, thresholds=np.arange(0, 1, 0.05))["MaxBoxAccV2"]
+        ),
         "pointing_game": float(point["accuracy"]),
         "energy_pointing_game": float(np.mean(energy_pointing_game(maps, data.masks))),
     }
@@ -130,14 +142,29 @@ def score_maps(maps: np.ndarray, data: ScoringData, correct: np.ndarray) -> dict
         from hrcam.evaluation.segmentation import segmentation_scores
 
         seg = segmentation_scores(maps, data.masks)
-        for name in ("continuous_iou", "discrete_iou", "soft_f1", "discrete_f1", "auc", "mask_coverage",
-                     "background_coverage"):
+        for name in (
+            "continuous_iou",
+            "discrete_iou",
+            "soft_f1",
+            "discrete_f1",
+            "auc",
+            "mask_coverage",
+            "background_coverage",
+        ):
             scores[name] = float(np.nanmean(seg[name]))
     return scores
 
 
-def score_methods(model: Any, data: ScoringData, methods: list[str], *, target: str = "label",
-                  workers: int | None = None, batch_size: int = 32, progress: bool = True) -> dict[str, Any]:
+def score_methods(
+    model: Any,
+    data: ScoringData,
+    methods: list[str],
+    *,
+    target: str = "label",
+    workers: int | None = None,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Scores of every method in ``methods`` (see the module docstring).
 
     Returns ``{"methods": {name: {metric: value}}, "top1_accuracy": float, "num_images": N, "target": ...}``.
@@ -155,8 +182,13 @@ def score_methods(model: Any, data: ScoringData, methods: list[str], *, target: 
     for method in methods:
         if progress:
             print(f"[hrcam score] {method} ...", flush=True)
-        maps = method_maps(method, model, data.images, targets, workers=workers, batch_size=batch_size,
-                           cache=cache)
+        maps = method_maps(
+            method, model, data.images, targets, workers=workers, batch_size=batch_size, cache=cache
+        )
         table[method] = score_maps(maps, data, correct)
-    return {"methods": table, "top1_accuracy": float(correct.mean()), "num_images": int(len(data.labels)),
-            "target": target}
+    return {
+        "methods": table,
+        "top1_accuracy": float(correct.mean()),
+        "num_images": int(len(data.labels)),
+        "target": target,
+    }

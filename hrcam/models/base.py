@@ -88,7 +88,9 @@ class CamModelBase:
             raise ValueError(f"`batch_size` must be a positive int or None, got {batch_size!r}")
         if batch_size is None or n <= batch_size:
             return fn(x, *args)
-        outs = [fn(x[i : i + batch_size], *(a[i : i + batch_size] for a in args)) for i in range(0, n, batch_size)]
+        outs = [
+            fn(x[i : i + batch_size], *(a[i : i + batch_size] for a in args)) for i in range(0, n, batch_size)
+        ]
         return tf.nest.map_structure(lambda *parts: tf.concat(parts, 0), *outs)
 
     # -- classification ---------------------------------------------------------------------------

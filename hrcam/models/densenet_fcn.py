@@ -111,7 +111,11 @@ def _conv_block(x, config: DenseNetFCNConfig, prefix: str):
     x = layers.BatchNormalization(epsilon=_BN_EPS, name=f"{prefix}_bn")(x)
     x = layers.Activation("relu", name=f"{prefix}_relu")(x)
     x = layers.Conv2D(
-        config.growth_rate, 3, padding="same", use_bias=False, kernel_initializer="he_normal",
+        config.growth_rate,
+        3,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
         name=f"{prefix}_conv",
     )(x)
     if config.dropout:
@@ -142,16 +146,27 @@ def _transition_down(x, config: DenseNetFCNConfig, prefix: str):
     x = layers.BatchNormalization(epsilon=_BN_EPS, name=f"{prefix}_bn")(x)
     x = layers.Activation("relu", name=f"{prefix}_relu")(x)
     x = layers.Conv2D(
-        filters, 1, padding="same", use_bias=False, kernel_initializer="he_normal",
-        kernel_regularizer=_l2(config), name=f"{prefix}_conv",
+        filters,
+        1,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        kernel_regularizer=_l2(config),
+        name=f"{prefix}_conv",
     )(x)
     return layers.MaxPooling2D(2, name=f"{prefix}_pool")(x)
 
 
 def _transition_up(x, filters: int, config: DenseNetFCNConfig, name: str):
     return layers.Conv2DTranspose(
-        filters, 3, strides=2, padding="same", activation="relu", kernel_initializer="he_normal",
-        kernel_regularizer=_l2(config), name=name,
+        filters,
+        3,
+        strides=2,
+        padding="same",
+        activation="relu",
+        kernel_initializer="he_normal",
+        kernel_regularizer=_l2(config),
+        name=name,
     )(x)
 
 
@@ -168,8 +183,13 @@ def build_encoder(inputs, config: DenseNetFCNConfig):
     """
     x = layers.Rescaling(2.0, offset=-1.0, name="preprocess")(inputs)
     x = layers.Conv2D(
-        config.initial_filters, 3, padding="same", use_bias=False, kernel_initializer="he_normal",
-        kernel_regularizer=_l2(config), name="initial_conv",
+        config.initial_filters,
+        3,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        kernel_regularizer=_l2(config),
+        name="initial_conv",
     )(x)
     x = layers.BatchNormalization(epsilon=_BN_EPS, name="initial_bn")(x)
     x = layers.Activation("relu", name="initial_relu")(x)
@@ -201,7 +221,7 @@ def build_expansion(cam_features, skips, config: DenseNetFCNConfig):
     up_filters = config.layers_per_block * config.growth_rate
     x = cam_features
     # skips[-1] was used by the first up-block; the remaining dense-block skips go deep -> shallow.
-    dense_skips = skips[int(config.early_transition):][:-1][::-1]
+    dense_skips = skips[int(config.early_transition) :][:-1][::-1]
     for u, skip in enumerate(dense_skips, start=1):
         x = _transition_up(x, up_filters, config, f"tr_up{u}")
         x = layers.Concatenate(name=f"skip{u}_concat")([x, skip])
@@ -210,6 +230,10 @@ def build_expansion(cam_features, skips, config: DenseNetFCNConfig):
     if config.early_transition:
         return _transition_up(x, config.cam_channels, config, "tr_up_early")
     return layers.Conv2D(
-        config.cam_channels, 1, padding="same", activation="relu", kernel_initializer="he_normal",
+        config.cam_channels,
+        1,
+        padding="same",
+        activation="relu",
+        kernel_initializer="he_normal",
         name="high_res_activations",
     )(x)

@@ -46,7 +46,11 @@ def build_full_model(
         layer = _high_res_layer(keras.Model(inputs, high))
         layer.activation = keras.activations.get("linear")
     reconstruction = keras.layers.Conv2D(
-        input_shape[-1], 1, padding="same", use_bias=False, kernel_initializer="he_normal",
+        input_shape[-1],
+        1,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
         name="reconstruction",
     )(high)
     return keras.Model(
@@ -210,7 +214,11 @@ class FullModel(CamModelBase):
         return self.maps_fn(images, classes)
 
     def generate_cams(
-        self, x: Any, custom_class: Any = None, normalize: bool = True, batch_size: int | None = 64,
+        self,
+        x: Any,
+        custom_class: Any = None,
+        normalize: bool = True,
+        batch_size: int | None = 64,
         as_tensor: bool = False,
     ):
         """High-res CAM, low-res CAM and probabilities for a whole batch in one forward pass.

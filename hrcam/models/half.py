@@ -29,8 +29,12 @@ def build_half_model(
 
 
 def _build_backbone_model(
-    num_classes: int, input_shape: tuple[int, int, int], backbone: str | keras.Model, weights: str | None,
-    cam_channels: int, preprocessing: str | None,
+    num_classes: int,
+    input_shape: tuple[int, int, int],
+    backbone: str | keras.Model,
+    weights: str | None,
+    cam_channels: int,
+    preprocessing: str | None,
 ) -> keras.Model:
     if isinstance(backbone, str):
         key = backbone.lower().replace("-", "").replace("_", "")
@@ -47,7 +51,9 @@ def _build_backbone_model(
         base = backbone
         mode = preprocessing or "none"
     else:
-        raise TypeError(f"`backbone` must be a keras.applications name or a keras.Model, got {type(backbone)}")
+        raise TypeError(
+            f"`backbone` must be a keras.applications name or a keras.Model, got {type(backbone)}"
+        )
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     x = PixelPreprocessing(mode, name="preprocess")(inputs)
     features = base(x)
@@ -95,7 +101,9 @@ class HalfModel(CamModelBase):
         if config is None:
             config = DenseNetFCNConfig(**config_overrides)
         elif config_overrides:
-            raise ValueError(f"pass either `config` or keyword overrides, not both: {sorted(config_overrides)}")
+            raise ValueError(
+                f"pass either `config` or keyword overrides, not both: {sorted(config_overrides)}"
+            )
         self.config = config
         if backbone is None:
             if weights is not None:
@@ -157,7 +165,11 @@ class HalfModel(CamModelBase):
         return self.maps_fn(images, classes)
 
     def generate_cams(
-        self, x: Any, custom_class: Any = None, normalize: bool = False, batch_size: int | None = 64,
+        self,
+        x: Any,
+        custom_class: Any = None,
+        normalize: bool = False,
+        batch_size: int | None = 64,
         as_tensor: bool = False,
     ):
         """Low-res CAM and probabilities in one forward pass.

@@ -14,13 +14,29 @@ _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 # keras.applications family -> the preprocessing its ImageNet weights expect (see each module's
 # ``preprocess_input``); "raw255" = the model rescales internally and wants 0-255 pixels.
 APPLICATION_MODES = {
-    "densenet121": "torch", "densenet169": "torch", "densenet201": "torch",
-    "mobilenet": "tf", "mobilenet_v2": "tf", "mobilenetv2": "tf",
-    "resnet50v2": "tf", "resnet101v2": "tf", "resnet152v2": "tf",
-    "inceptionv3": "tf", "inception_v3": "tf", "xception": "tf",
-    "resnet50": "caffe", "resnet101": "caffe", "resnet152": "caffe", "vgg16": "caffe", "vgg19": "caffe",
-    "efficientnetb0": "raw255", "efficientnetb1": "raw255", "efficientnetb2": "raw255",
-    "efficientnetb3": "raw255", "efficientnetv2b0": "raw255", "convnexttiny": "raw255",
+    "densenet121": "torch",
+    "densenet169": "torch",
+    "densenet201": "torch",
+    "mobilenet": "tf",
+    "mobilenet_v2": "tf",
+    "mobilenetv2": "tf",
+    "resnet50v2": "tf",
+    "resnet101v2": "tf",
+    "resnet152v2": "tf",
+    "inceptionv3": "tf",
+    "inception_v3": "tf",
+    "xception": "tf",
+    "resnet50": "caffe",
+    "resnet101": "caffe",
+    "resnet152": "caffe",
+    "vgg16": "caffe",
+    "vgg19": "caffe",
+    "efficientnetb0": "raw255",
+    "efficientnetb1": "raw255",
+    "efficientnetb2": "raw255",
+    "efficientnetb3": "raw255",
+    "efficientnetv2b0": "raw255",
+    "convnexttiny": "raw255",
 }
 
 

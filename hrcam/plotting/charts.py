@@ -35,16 +35,27 @@ def confusion_matrix_figure(cm: Any, class_names: list[str], normalize: bool = T
     size = max(4.0, 0.5 * len(class_names) + 2)
     fig = Figure(figsize=(size + 1, size))
     ax = fig.add_subplot()
-    sns.heatmap(cm, annot=len(class_names) <= 20, fmt=".2f" if normalize else ".0f", cmap="Blues",
-                xticklabels=class_names, yticklabels=class_names, ax=ax, vmin=0,
-                vmax=1 if normalize else None, cbar=True)
+    sns.heatmap(
+        cm,
+        annot=len(class_names) <= 20,
+        fmt=".2f" if normalize else ".0f",
+        cmap="Blues",
+        xticklabels=class_names,
+        yticklabels=class_names,
+        ax=ax,
+        vmin=0,
+        vmax=1 if normalize else None,
+        cbar=True,
+    )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("confusion matrix" + (" (row-normalised)" if normalize else ""))
     return fig
 
 
-def metrics_bar_figure(table: dict[str, dict[str, float]], title: str = "", metrics: list[str] | None = None) -> Figure:
+def metrics_bar_figure(
+    table: dict[str, dict[str, float]], title: str = "", metrics: list[str] | None = None
+) -> Figure:
     """Grouped bars: ``table[method][metric] -> value``; one group per metric, one bar per method."""
     import pandas as pd
     import seaborn as sns

@@ -10,8 +10,13 @@ from matplotlib.figure import Figure
 __all__ = ["cam_grid_figure"]
 
 
-def cam_grid_figure(images: Any, columns: dict[str, Any], row_titles: list[str] | None = None,
-                    alpha: float = 0.5, cmap: str = "jet") -> Figure:
+def cam_grid_figure(
+    images: Any,
+    columns: dict[str, Any],
+    row_titles: list[str] | None = None,
+    alpha: float = 0.5,
+    cmap: str = "jet",
+) -> Figure:
     """Rows: images; first column the image, then one overlay per entry of ``columns``.
 
     Args:

@@ -15,15 +15,20 @@ __all__ = ["AtomicCheckpoint", "TrainingState"]
 
 
 class AtomicCheckpoint(keras.callbacks.Callback):
-    """Save the ``.keras`` model at the end of every epoch (``last``) and when ``monitor`` improves (``best``).
+    """Save the ``.keras`` model after every epoch (``last``) and when ``monitor`` improves (``best``).
 
     Writes go to a temporary file first and are renamed, so a kill never leaves a truncated model.
     ``save_fn(path)`` saves what should be checkpointed (by default ``self.model.save``).
     """
 
     def __init__(
-        self, best_path: str | Path, last_path: str | Path, monitor: str = "val_accuracy",
-        mode: str = "max", initial_best: float | None = None, save_fn=None,
+        self,
+        best_path: str | Path,
+        last_path: str | Path,
+        monitor: str = "val_accuracy",
+        mode: str = "max",
+        initial_best: float | None = None,
+        save_fn=None,
     ):
         super().__init__()
         if mode not in ("min", "max"):
@@ -60,7 +65,9 @@ class TrainingState(keras.callbacks.Callback):
     The JSON also keeps the history so far and the best monitored value (for :class:`AtomicCheckpoint`).
     """
 
-    def __init__(self, state_dir: str | Path, every_n_batches: int = 50, checkpoint: AtomicCheckpoint | None = None):
+    def __init__(
+        self, state_dir: str | Path, every_n_batches: int = 50, checkpoint: AtomicCheckpoint | None = None
+    ):
         super().__init__()
         if not isinstance(every_n_batches, int) or every_n_batches < 1:
             raise ValueError(f"`every_n_batches` must be a positive int, got {every_n_batches!r}")

@@ -48,7 +48,9 @@ def _synthetic(cfg: DataConfig) -> DataBundle:
     test = make_scenes(cfg.test_size, seed=cfg.seed + 2_000_003, **common)
     augment = paper_augmentation(seed=cfg.seed) if cfg.augment else None
     return DataBundle(
-        train=from_arrays(train.images, train.labels, cfg.batch_size, shuffle=True, augment=augment, seed=cfg.seed),
+        train=from_arrays(
+            train.images, train.labels, cfg.batch_size, shuffle=True, augment=augment, seed=cfg.seed
+        ),
         val=from_arrays(val.images, val.labels, cfg.batch_size),
         test=from_arrays(test.images, test.labels, cfg.batch_size),
         class_names=list(train.class_names),
@@ -78,8 +80,16 @@ def _folder(cfg: DataConfig) -> DataBundle:
     except FileNotFoundError:
         boxes, masks = None, None
     return DataBundle(
-        train=make_dataset(tr_files, tr_labels, size, cfg.batch_size, shuffle=True, augment=augment,
-                           cache=cfg.cache, seed=cfg.seed),
+        train=make_dataset(
+            tr_files,
+            tr_labels,
+            size,
+            cfg.batch_size,
+            shuffle=True,
+            augment=augment,
+            cache=cfg.cache,
+            seed=cfg.seed,
+        ),
         val=make_dataset(va_files, va_labels, size, cfg.batch_size, cache=cfg.cache),
         test=make_dataset(test_files, test_labels, size, cfg.batch_size),
         class_names=list(data.class_names),
@@ -87,8 +97,15 @@ def _folder(cfg: DataConfig) -> DataBundle:
         test_labels=np.asarray(test_labels),
         test_masks=masks,
         test_boxes=boxes,
-        info={"source": "folder", "root": str(data.root), "train": len(tr_files), "val": len(va_files),
-              "test": len(test_files), "test_split": test_split, "class_labels": list(data.class_labels)},
+        info={
+            "source": "folder",
+            "root": str(data.root),
+            "train": len(tr_files),
+            "val": len(va_files),
+            "test": len(test_files),
+            "test_split": test_split,
+            "class_labels": list(data.class_labels),
+        },
     )
 
 

@@ -62,8 +62,9 @@ def stage2_dataset(dataset: tf.data.Dataset | None, objective: str) -> tf.data.D
     return dataset.map(to_targets, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def compile_stage2(fm: FullModel, optimizer: str = "adadelta", learning_rate: float = 1.0,
-                   align_weight: float = 1.0) -> keras.Model:
+def compile_stage2(
+    fm: FullModel, optimizer: str = "adadelta", learning_rate: float = 1.0, align_weight: float = 1.0
+) -> keras.Model:
     """Freeze the classifier, build the stage-2 view and compile it."""
     if align_weight < 0:
         raise ValueError(f"`align_weight` must be >= 0, got {align_weight!r}")
@@ -78,9 +79,16 @@ def compile_stage2(fm: FullModel, optimizer: str = "adadelta", learning_rate: fl
     return train_model
 
 
-def fit_full_model(fm: FullModel, train_data, validation_data=None, epochs: int = 1,
-                   optimizer: str = "adadelta", learning_rate: float = 1.0, align_weight: float = 1.0,
-                   **fit_kwargs):
+def fit_full_model(
+    fm: FullModel,
+    train_data,
+    validation_data=None,
+    epochs: int = 1,
+    optimizer: str = "adadelta",
+    learning_rate: float = 1.0,
+    align_weight: float = 1.0,
+    **fit_kwargs,
+):
     """Train the expansion path on (images, labels) datasets; returns the Keras History."""
     train_model = compile_stage2(fm, optimizer, learning_rate, align_weight)
     return train_model.fit(

@@ -33,7 +33,9 @@ def labels_are_one_hot(dataset: tf.data.Dataset | None) -> bool:
 
 
 def compile_half_model(
-    model: keras.Model, train_data: tf.data.Dataset | None = None, optimizer: str = "adadelta",
+    model: keras.Model,
+    train_data: tf.data.Dataset | None = None,
+    optimizer: str = "adadelta",
     learning_rate: float = 1.0,
 ) -> keras.Model:
     """Compile with cross-entropy (sparse or one-hot, read from ``train_data``), accuracy and top-5."""
@@ -44,6 +46,7 @@ def compile_half_model(
         k=min(5, num_classes), name="top5_accuracy"
     )
     acc = keras.metrics.CategoricalAccuracy if one_hot else keras.metrics.SparseCategoricalAccuracy
-    model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss=loss,
-                  metrics=[acc(name="accuracy"), top])
+    model.compile(
+        optimizer=make_optimizer(optimizer, learning_rate), loss=loss, metrics=[acc(name="accuracy"), top]
+    )
     return model

@@ -12,8 +12,14 @@ from hrcam.io import read_json, write_json
 __all__ = ["evaluate_classifier", "update_metrics", "cam_localisation"]
 
 
-def evaluate_classifier(model, images: np.ndarray, labels: np.ndarray, class_names: list[str],
-                        plot_path: str | Path | None = None, batch_size: int = 64) -> dict[str, Any]:
+def evaluate_classifier(
+    model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: list[str],
+    plot_path: str | Path | None = None,
+    batch_size: int = 64,
+) -> dict[str, Any]:
     """Classification metrics of a HalfModel/FullModel on (images, labels); optional confusion-matrix PNG."""
     from hrcam.evaluation.classification import classification_metrics
 

@@ -76,13 +76,20 @@ def prepare_run_dir(config: Config) -> RunPaths:
 
 
 def _callbacks(paths: RunPaths, stage: str, train: TrainConfig, monitor: str, mode: str, save_fn=None):
-    checkpoint = AtomicCheckpoint(paths.best(stage), paths.last(stage), monitor=monitor, mode=mode, save_fn=save_fn)
-    state = TrainingState(paths.stage(stage) / "state", every_n_batches=train.checkpoint_every, checkpoint=checkpoint)
+    checkpoint = AtomicCheckpoint(
+        paths.best(stage), paths.last(stage), monitor=monitor, mode=mode, save_fn=save_fn
+    )
+    state = TrainingState(
+        paths.stage(stage) / "state", every_n_batches=train.checkpoint_every, checkpoint=checkpoint
+    )
     callbacks = [
         checkpoint,  # before `state`, so the state records the updated best value
         keras.callbacks.ReduceLROnPlateau(
-            monitor="loss", factor=train.reduce_lr_factor, patience=train.reduce_lr_patience,
-            min_lr=train.min_learning_rate, verbose=0,
+            monitor="loss",
+            factor=train.reduce_lr_factor,
+            patience=train.reduce_lr_patience,
+            min_lr=train.min_learning_rate,
+            verbose=0,
         ),
         keras.callbacks.TensorBoard(log_dir=str(paths.logs(stage)), write_graph=False),
         state,
@@ -90,16 +97,23 @@ def _callbacks(paths: RunPaths, stage: str, train: TrainConfig, monitor: str, mo
     return callbacks, state
 
 
-def _fit(model: keras.Model, state: TrainingState, callbacks, train_ds, val_ds, train: TrainConfig,
-         verbose: Any) -> dict[str, list[float]]:
+def _fit(
+    model: keras.Model, state: TrainingState, callbacks, train_ds, val_ds, train: TrainConfig, verbose: Any
+) -> dict[str, list[float]]:
     initial_epoch = state.restore(model)
     if initial_epoch >= train.epochs:
         return state.history
     if initial_epoch:
         print(f"resuming at epoch {initial_epoch + 1}/{train.epochs} from {state.state_dir}")
     model.fit(
-        train_ds, validation_data=val_ds, epochs=train.epochs, initial_epoch=initial_epoch,
-        steps_per_epoch=train.steps_per_epoch, callbacks=callbacks, verbose=verbose, shuffle=False,
+        train_ds,
+        validation_data=val_ds,
+        epochs=train.epochs,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=train.steps_per_epoch,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,
     )
     return state.history
 
@@ -112,8 +126,11 @@ def train_half(config: Config, train_ds, val_ds, num_classes: int, verbose: Any 
     paths = prepare_run_dir(config)
     size = config.data.image_size
     hm = HalfModel(
-        num_classes, (size, size, 3), config.model.densenet_config(),
-        backbone=config.model.backbone, weights=config.model.weights,
+        num_classes,
+        (size, size, 3),
+        config.model.densenet_config(),
+        backbone=config.model.backbone,
+        weights=config.model.weights,
     )
     compile_half_model(hm.model, train_ds, config.half.optimizer, config.half.learning_rate)
     callbacks, state = _callbacks(paths, "half", config.half, "val_accuracy", "max")
@@ -133,11 +150,18 @@ def train_full(config: Config, half_model, train_ds, val_ds, verbose: Any = "aut
 
     paths = prepare_run_dir(config)
     fm = FullModel(half_model, objective=config.full.objective)
-    train_model = compile_stage2(fm, config.full.optimizer, config.full.learning_rate, config.full.align_weight)
+    train_model = compile_stage2(
+        fm, config.full.optimizer, config.full.learning_rate, config.full.align_weight
+    )
     callbacks, state = _callbacks(paths, stage, config.full, "val_loss", "min", save_fn=fm.model.save)
     history = _fit(
-        train_model, state, callbacks, stage2_dataset(train_ds, fm.objective),
-        stage2_dataset(val_ds, fm.objective), config.full, verbose,
+        train_model,
+        state,
+        callbacks,
+        stage2_dataset(train_ds, fm.objective),
+        stage2_dataset(val_ds, fm.objective),
+        config.full,
+        verbose,
     )
     write_json(paths.history(stage), history)
     return FullModel.load(paths.best(stage) if paths.best(stage).is_file() else paths.last(stage))
