@@ -19,6 +19,8 @@ COMMANDS: dict[str, str] = {
     "train-half": "train",
     "train-full": "train",
     "evaluate": "evaluate",
+    "score": "score",
+    "export": "export",
     "explain": "explain",
 }
 
