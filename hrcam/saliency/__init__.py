@@ -11,6 +11,8 @@ IntegratedGradients (see :func:`available_methods`).
 from __future__ import annotations
 
 import re
+import sys
+import types
 from typing import Any
 
 from hrcam.saliency.base import SaliencyMethod
@@ -119,3 +121,18 @@ def saliency(
         The explainer; ``preds, maps = explainer(x, target_class=None)``.
     """
     return get_method(method)(model, layer=layer, mode=mode, **kwargs)
+
+
+class _CallableModule(types.ModuleType):
+    """``hrcam.saliency`` is both this package and the :func:`saliency` factory.
+
+    ``from hrcam import saliency`` must give the factory (the documented API), but once the submodule is
+    imported Python binds the *module* to ``hrcam.saliency``; making the module callable keeps both
+    spellings working: ``saliency(model, method="GradCAM")`` and ``hrcam.saliency.GradCAM``.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> SaliencyMethod:
+        return saliency(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
