@@ -132,15 +132,23 @@ def run_demo(config, out: Path, num_overlays: int = 8, export: bool = True, verb
     _step("refinement pipeline on one test image")
     from hrcam.plotting import pipeline as pipeline_figure
 
-    fig = pipeline_figure(images[0], low[0], high[0])
+    confidence = np.where(probs.argmax(1) == labels, probs.max(1), -1.0)
+    best = int(np.argmax(confidence))  # the most confident correct prediction: a readable figure
+    fig = pipeline_figure(images[best], low[best], high[best])
     paths["pipeline figure"] = str(save_figure(fig, out / "pipeline.png"))
 
     if export:
-        _step("exporting a SavedModel with CAM, high-res CAM and Grad-CAM heads for TF Serving")
-        from hrcam.export import export_saved_model
+        from hrcam.export import export_saved_model, list_versions
 
-        version_dir = export_saved_model(fulls["reconstruct"], out / "serving", name="hrcam", exist_ok=True)
-        paths["SavedModel"] = str(version_dir)
+        base = out / "serving"
+        versions = list_versions(base / "hrcam")
+        if versions:  # a re-run reuses the trained models, so the export already there is the same model
+            _step(f"SavedModel already exported: {base / 'hrcam' / str(versions[-1])}")
+            paths["SavedModel"] = str(base / "hrcam" / str(versions[-1]))
+        else:
+            _step("exporting a SavedModel with CAM, high-res CAM and Grad-CAM heads for TF Serving")
+            result = export_saved_model(fulls["reconstruct"], base, "hrcam", class_names=data.class_names)
+            paths["SavedModel"] = str(result.path)
 
     scores = {
         "half top-1 accuracy": round(half_summary["top1_accuracy"], 4),
