@@ -192,6 +192,17 @@ def test_subclassed_model_input_gradients_only(x16):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
     with pytest.raises(ValueError, match="Functional or Sequential"):
         GradCAM(model)
+    with pytest.raises(ValueError, match="subclassed model. Use Gradients"):
+        GuidedBackprop(model)  # its ReLUs cannot be reached: never silently fall back to plain gradients
+
+
+def test_guided_backprop_without_relus_warns(x16):
+    inp = keras.Input((16, 16, 3))
+    h = keras.layers.Conv2D(2, 3, activation="tanh")(inp)
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(h)))
+    with pytest.warns(UserWarning, match="no ReLU layers"):
+        gb = GuidedBackprop(model)
+    np.testing.assert_allclose(gb(x16)[1], Gradients(model)(x16)[1], atol=1e-6)
 
 
 # ------------------------------------------------------------------------------------------------ 3D

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from typing import Any, ClassVar
 
 import keras
@@ -18,7 +19,16 @@ import numpy as np
 import tensorflow as tf
 
 from hrcam.ops import as_images, normalize_maps, resize_maps, resolve_targets, to_numpy
-from hrcam.saliency.layers import GraphRunner, LayerRef, ScoreSource, find_layer, find_score_source, graph_of
+from hrcam.saliency.layers import (
+    GraphRunner,
+    LayerRef,
+    ScoreSource,
+    find_layer,
+    find_score_source,
+    graph_of,
+    is_guided_relu,
+    iter_nodes,
+)
 
 __all__ = ["SaliencyMethod", "Forward", "reduce_channels", "CHANNEL_REDUCTIONS"]
 
@@ -169,6 +179,20 @@ class SaliencyMethod:
         self._runner = GraphRunner(model)
         self._fns: dict[tuple, Any] = {}
 
+    def _require_guided_graph(self) -> None:
+        """For guided methods: the model's ReLUs must be reachable (a graph), and there should be some."""
+        if graph_of(self.model) is None:
+            raise ValueError(
+                f"{self.name} needs a Functional or Sequential model (built on keras.Input) to reach its "
+                f"ReLUs; model {self.model.name!r} is a subclassed model. Use Gradients or SmoothGrad instead"
+            )
+        if not any(is_guided_relu(node.operation) for _, node in iter_nodes(self.model)):
+            warnings.warn(
+                f"model {self.model.name!r} has no ReLU layers or ReLU activations: {self.name} gives plain "
+                "gradients here (guided backprop only changes how ReLUs back-propagate)",
+                stacklevel=3,
+            )
+
     # --- public
 
     @property
@@ -318,7 +342,14 @@ class SaliencyMethod:
             scores = res.captured[id(self.score.tensor)]
         else:
             scores = res.outputs[0]
-        feats = res.captured[id(self.layer_ref.tensor)] if (features or watch_features) else None
+        feats = None
+        if features or watch_features:
+            if id(self.layer_ref.tensor) not in res.captured:
+                raise ValueError(
+                    f"layer {self.layer_ref.path!r} was not reached when running model {self.model.name!r} "
+                    "(it is not connected to the model's input); pass another layer="
+                )
+            feats = res.captured[id(self.layer_ref.tensor)]
         return Forward(
             preds=preds,
             scores=tf.cast(scores, tf.float32),

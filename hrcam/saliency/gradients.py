@@ -43,6 +43,8 @@ class Gradients(SaliencyMethod):
             use_logits=use_logits,
         )  # fmt: skip
         self.channel_reduce = check_channel_reduce(channel_reduce)
+        if self.guided:
+            self._require_guided_graph()
 
     def _input_gradients(self, x: tf.Tensor, classes: tf.Tensor | None) -> tuple[tf.Tensor, tf.Tensor]:
         """(preds (b, C), grads (b, k, *spatial, C)) of the target scores w.r.t. the input."""

@@ -46,6 +46,7 @@ class GuidedGradCAM(GradCAM):
             use_logits=use_logits,
         )  # fmt: skip
         self.channel_reduce = check_channel_reduce(channel_reduce)
+        self._require_guided_graph()
 
     def _compute(
         self, x: tf.Tensor, classes: tf.Tensor | None, seed: tf.Tensor
