@@ -740,6 +740,21 @@ def test_bare_classifier_outputs(models):
     np.testing.assert_allclose(out["probabilities"], models["half"].predict_proba(x), atol=ATOL)
 
 
+def test_gradcam_on_another_layer_still_one_forward_pass(models, images):
+    """Grad-CAM on a layer other than the CAM layer: the CAM and HR-CAM activations are captured during
+    Grad-CAM's forward pass; all maps still equal the Python API's."""
+    fm = models["full"]
+    serving = ServingHeads(fm, gradcam_layer="dense3_new")
+    assert serving.gradcam.layer_name == "dense3_new" and serving._extra_heads == ("cam", "high_res_cam")
+    gc = GradCAM(fm.half_model.model, layer="dense3_new", normalize=False, upsample=False)
+    for key in ("a", "b"):
+        x = images[key]
+        got = {k: v.numpy() for k, v in serving.serving_default(tf.constant(x)).items()}
+        want = expected(models, "full", x)
+        want["gradcam"] = _to_size(gc(_resized(x))[1], x.shape[1:3])
+        _check_outputs(got, want, 5, False, f"dense3_new/{key}")
+
+
 # ----------------------------------------------------------------------------------------------------------
 # The CLI
 

@@ -27,8 +27,11 @@ Heads (all computed in the same graph as the probabilities):
 
 * ``cam``: the classifier's low-resolution CAM (HalfModel / FullModel), bilinearly up-sampled;
 * ``high_res_cam``: the FullModel's high-resolution CAM;
-* ``gradcam``: Grad-CAM from :class:`hrcam.saliency.GradCAM` (any Keras classifier). For a HalfModel whose
-  Grad-CAM layer is the CAM layer (the default), CAM and Grad-CAM share one forward pass.
+* ``gradcam``: Grad-CAM from :class:`hrcam.saliency.GradCAM` (any Keras classifier).
+
+All heads come from one forward pass through the network (with Grad-CAM: Grad-CAM's, which also captures the
+CAM and high-resolution activations), plus, for Grad-CAM, a backward pass from the class score to Grad-CAM's
+layer only (``conv_aux`` for hrcam models: through the pooling and the Dense layer).
 """
 
 from __future__ import annotations
@@ -299,11 +302,26 @@ def _resize_maps_to(maps: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
     )
 
 
-def _gradcam_class() -> type:
-    """GradCAM whose class selection accepts -1 (= each image's predicted class) per image."""
+def _serving_gradcam(
+    model: keras.Model, layer: str | keras.layers.Layer | None, extra_outputs: Sequence[Any] = ()
+) -> Any:
+    """:class:`hrcam.saliency.GradCAM` (its traceable core, unchanged) with two serving additions:
+
+    * class selection accepts -1 per image (= that image's predicted class), for ``explain``;
+    * ``extra_outputs``: KerasTensors of the same network (e.g. the CAM layer's or the FullModel's
+      high-resolution activations) captured during Grad-CAM's own forward pass, so every head comes from one
+      forward pass. After ``_features_and_grads`` has run, :attr:`extra_values` holds their values.
+
+    The second needs the forward pass to run over a graph that also reaches the extra tensors: the method's
+    graph runner is swapped for one over ``keras.Model(model.inputs, [model.outputs[0], *extra_outputs])``
+    whose first output (the one Grad-CAM reads) is the classifier's output, as before.
+    """
     from hrcam.saliency import GradCAM
+    from hrcam.saliency.layers import GraphRunner
 
     class ServingGradCAM(GradCAM):
+        extra_values: list[tf.Tensor] = []
+
         @staticmethod
         def _select_classes(preds: tf.Tensor, classes: tf.Tensor | None) -> tf.Tensor:
             predicted = tf.cast(tf.argmax(preds, axis=-1), tf.int32)[:, None]
@@ -311,7 +329,22 @@ def _gradcam_class() -> type:
                 return predicted
             return tf.where(classes < 0, predicted, tf.cast(classes, tf.int32))
 
-    return ServingGradCAM
+    method = ServingGradCAM(model, layer=layer, normalize=False, upsample=False)
+    extra = list(extra_outputs)
+    if extra:
+        runner = GraphRunner(keras.Model(model.inputs, [model.outputs[0], *extra]))
+
+        class _CapturingRunner:
+            has_graph = True
+
+            def run(self, x: tf.Tensor, *, capture: Sequence[Any] = (), **kwargs: Any) -> Any:
+                result = runner.run(x, capture=[*capture, *extra], **kwargs)
+                method.extra_values = [result.captured[id(t)] for t in extra]
+                result.outputs = result.outputs[:1]
+                return result
+
+        method._runner = _CapturingRunner()
+    return method
 
 
 class ServingHeads:
@@ -340,6 +373,7 @@ class ServingHeads:
         gradcam_layer: str | keras.layers.Layer | None = None,
     ) -> None:
         from hrcam.models import FullModel, HalfModel
+        from hrcam.saliency.layers import find_layer
 
         model = load_classifier(model)
         self.wrapper = model if isinstance(model, (HalfModel, FullModel)) else None
@@ -367,16 +401,22 @@ class ServingHeads:
             raise ValueError(f"`top_k` must be a positive int, got {top_k!r}")
         self.top_k = min(int(top_k), self.num_classes)
         self.gradcam = None
-        self._shared_forward = False
+        self._extra_heads: tuple[str, ...] = ()
         if "gradcam" in self.heads:
             if gradcam_layer is None and self.kind != "keras":
                 gradcam_layer = "conv_aux"
-            self.gradcam = _gradcam_class()(
-                self.classifier, layer=gradcam_layer, normalize=False, upsample=False
-            )
-            if self.kind != "keras" and "high_res_cam" not in self.heads:
+            # Every head from Grad-CAM's one forward pass: the CAM layer's and the high-res activations are
+            # captured on the way unless Grad-CAM's own layer already is the CAM layer.
+            extra: dict[str, Any] = {}
+            if self.kind != "keras":
                 cam_features = self.classifier.get_layer("conv_aux").output
-                self._shared_forward = self.gradcam.layer_ref.tensor is cam_features
+                layer_tensor = find_layer(self.classifier, gradcam_layer).tensor
+                if "cam" in self.heads and layer_tensor is not cam_features:
+                    extra["cam"] = cam_features
+                if "high_res_cam" in self.heads:
+                    extra["high_res_cam"] = self.wrapper.cam_model.outputs[0]
+            self.gradcam = _serving_gradcam(self.classifier, gradcam_layer, list(extra.values()))
+            self._extra_heads = tuple(extra)
         elif gradcam_layer is not None:
             raise ValueError("`gradcam_layer` was given but the 'gradcam' head is not exported")
         # Every signature calls this one function: it is traced once (not once per signature), and the
@@ -466,26 +506,21 @@ class ServingHeads:
         if classes is None:
             classes = tf.fill([tf.shape(images)[0], 1], -1)
         raw: dict[str, tf.Tensor] = {}
-        want_cam = "cam" in self.heads
-        if self._shared_forward:
-            # One forward pass: Grad-CAM's layer is the CAM layer, so its activations give the CAM too.
+        if self.gradcam is not None:
+            # One forward pass (Grad-CAM's), one backward pass from the scores to Grad-CAM's layer only.
             preds, features, grads = self.gradcam._features_and_grads(x, classes)
             resolved = self.gradcam._select_classes(preds, classes)
             raw["gradcam"] = self.gradcam.cam_from_gradients(features, grads)
-            if want_cam:
-                raw["cam"] = ops.class_activation_maps(features, self.half.cam_kernel, resolved)
-        elif want_cam or "high_res_cam" in self.heads:
+            acts = dict(zip(self._extra_heads, self.gradcam.extra_values, strict=True))
+            if "cam" in self.heads:
+                acts.setdefault("cam", features)  # Grad-CAM's layer is the CAM layer
+            for head, a in acts.items():  # CAM and HR-CAM: the same op as the models' maps_fn
+                raw[head] = ops.class_activation_maps(a, self.half.cam_kernel, resolved)
+        elif "cam" in self.heads or "high_res_cam" in self.heads:
             source = self.wrapper if "high_res_cam" in self.heads else self.half
             out = source.maps_fn(x, classes)
             preds, resolved = out["probabilities"], out["classes"]
             raw.update({k: out[k] for k in ("cam", "high_res_cam") if k in self.heads})
-            if self.gradcam is not None:
-                _, features, grads = self.gradcam._features_and_grads(x, resolved)
-                raw["gradcam"] = self.gradcam.cam_from_gradients(features, grads)
-        elif self.gradcam is not None:
-            preds, features, grads = self.gradcam._features_and_grads(x, classes)
-            resolved = self.gradcam._select_classes(preds, classes)
-            raw["gradcam"] = self.gradcam.cam_from_gradients(features, grads)
         else:
             preds = self.classifier(x, training=False)
             predicted = tf.cast(tf.argmax(preds, -1), tf.int32)[:, None]
