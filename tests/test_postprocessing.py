@@ -158,17 +158,22 @@ def test_refine_with_workers_equals_loop_in_a_process_that_imported_tensorflow(b
     assert tf is not None  # the pool must not deadlock although TF (and its threads) are loaded
     imgs, lows, highs, _ = batch
     imgs, lows, highs = (np.concatenate([a, a[::-1]]) for a in (imgs, lows, highs))  # 8 images
-    par = refine(imgs, lows, highs, workers=2, chunk_size=3, progress=False, merge_type="multiply")
-    ser = refine(imgs, lows, highs, workers=0, progress=False, merge_type="multiply")
+    par = refine(
+        imgs, lows, highs, workers=2, chunk_size=3, progress=False, keys="all", merge_type="multiply"
+    )
+    ser = refine(imgs, lows, highs, workers=0, progress=False, keys=None, merge_type="multiply")
     assert set(par) == set(pp.STEP_KEYS)
     for i in range(len(imgs)):
         one = pipeline(imgs[i], lows[i], highs[i], merge_type="multiply")
         for k in pp.STEP_KEYS:
             np.testing.assert_array_equal(np.asarray(par[k][i]), np.asarray(one[k]), err_msg=k)
             np.testing.assert_array_equal(np.asarray(ser[k][i]), np.asarray(one[k]), err_msg=k)
-    only = refine(imgs, lows, highs, workers=2, progress=False, keys=("merged",), merge_type="multiply")
+    only = refine(imgs, lows, highs, workers=2, progress=False, merge_type="multiply")  # default: merged
     assert set(only) == {"merged"}
     np.testing.assert_array_equal(only["merged"], par["merged"])
+    some = refine(imgs, lows, highs, workers=2, progress=False, keys=("result", "bounds", "focal_points"))
+    assert set(some) == {"merged", "result", "bounds", "focal_points"}
+    np.testing.assert_array_equal(some["result"], pipeline(imgs, lows, highs)["result"])
     # tensors are accepted as they are
     t = pipeline(tf.constant(imgs[0]), tf.constant(lows[0]), tf.constant(highs[0]), merge_type="multiply")
     np.testing.assert_array_equal(t["merged"], par["merged"][0])
