@@ -755,7 +755,7 @@ def _refine_chunk(
         steps["result"] = _filter(np.array(_open(inputs["images"], "r")[start:stop]), steps["merged"], p)
     for k, (path, _shape, dtype) in outputs.items():
         arr = np.ascontiguousarray(steps[k], dtype=np.dtype(dtype))
-        with open(path, "r+b") as f:  # a plain write: ~2.5x cheaper than storing through a mapping
+        with open(path, "r+b") as f:  # a plain write: ~2x cheaper than storing through a mapping
             f.seek(start * arr[0].nbytes)
             arr.tofile(f)
     return stop - start, steps.get("focal_points")
