@@ -63,7 +63,7 @@ Deliberate differences that are not bugs: the low-res CAM is up-sampled in float
 quantisation (differences <= 1/255); the Sobel filter reflects at the border (scikit-image >= 0.19) where the
 original's scikit-image zeroed the 1-pixel border; ``result`` is float32 in [0, 1] whatever the input dtype.
 
-This module imports no TensorFlow, so :func:`refine`'s worker processes start in about a second.
+This module imports no TensorFlow (worker processes start in well under a second), and nothing runs at import.
 """
 
 from __future__ import annotations
@@ -912,8 +912,10 @@ def refine(
     """Run :func:`pipeline` over a batch in parallel processes, with a progress bar.
 
     Every step runs in the worker processes, on chunks of the batch; inputs and outputs travel through
-    memory-mapped scratch files (in /dev/shm when it has room, removed before returning), not pipes, so
-    this process stays idle. The output equals ``pipeline(images, lows, highs, **params)`` exactly.
+    scratch files (in /dev/shm when it has room; removed before returning, the returned arrays map their
+    pages), not pipes, so this process stays idle. For the returned keys, the output equals
+    ``pipeline(images, lows, highs, **params)`` exactly. With an ``executor``, ``workers`` only sizes the
+    chunks.
 
     Args:
         images: (B, H, W, C) uint8 [0, 255] or float [0, 1].
