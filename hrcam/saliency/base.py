@@ -237,12 +237,12 @@ class SaliencyMethod:
             )
             use_pred = False
         k = 1 if classes is None else int(classes.shape[1])
-        fn = self._compiled(tuple(int(s) for s in x.shape[1:]), k, use_pred)
+        fn = self._compiled(tuple(int(s) for s in x.shape[1:]), k, use_pred, squeeze=not multi)
         step = max(1, self.batch_size // max(1, int(self.samples_per_image)))
         base_seed = self._base_seed()
         preds, maps = [], []
         for i, start in enumerate(range(0, batch, step)):
-            xb = x[start : start + step]
+            xb = x if step >= batch else x[start : start + step]  # no copy for a single chunk
             cb = (
                 classes[start : start + step] if classes is not None else tf.zeros((xb.shape[0], 1), tf.int32)
             )
@@ -251,8 +251,6 @@ class SaliencyMethod:
             maps.append(m)
         preds_t = preds[0] if len(preds) == 1 else tf.concat(preds, 0)
         maps_t = maps[0] if len(maps) == 1 else tf.concat(maps, 0)
-        if not multi:
-            maps_t = maps_t[:, 0]
         if as_tensor:
             return preds_t, maps_t
         return to_numpy(preds_t), to_numpy(maps_t)
@@ -417,12 +415,12 @@ class SaliencyMethod:
             return int(np.random.default_rng().integers(0, 2**31 - 1))
         return int(seed)
 
-    def _compiled(self, item_shape: tuple[int, ...], k: int, use_pred: bool) -> Any:
-        key = (item_shape, k, use_pred)
+    def _compiled(self, item_shape: tuple[int, ...], k: int, use_pred: bool, squeeze: bool = False) -> Any:
+        key = (item_shape, k, use_pred, squeeze)
         fn = self._fns.get(key)
         if fn is None:
             fn = tf.function(
-                functools.partial(self._batch, use_pred=use_pred),
+                functools.partial(self._batch, use_pred=use_pred, squeeze=squeeze),
                 input_signature=[
                     tf.TensorSpec((None, *item_shape), tf.float32),
                     tf.TensorSpec((None, k), tf.int32),
@@ -434,10 +432,11 @@ class SaliencyMethod:
         return fn
 
     def _batch(
-        self, x: tf.Tensor, classes: tf.Tensor, seed: tf.Tensor, use_pred: bool
+        self, x: tf.Tensor, classes: tf.Tensor, seed: tf.Tensor, use_pred: bool, squeeze: bool
     ) -> tuple[tf.Tensor, tf.Tensor]:
         preds, maps = self._compute(x, None if use_pred else classes, seed)
-        return preds, self._postprocess(maps, x)
+        maps = self._postprocess(maps, x)
+        return preds, (tf.squeeze(maps, axis=1) if squeeze else maps)
 
     def _postprocess(self, maps: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
         """Up-sample (b, k, *spatial[, C]) maps to the input size and min-max normalise each map."""
