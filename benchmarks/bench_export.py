@@ -16,10 +16,13 @@ images at the model's size:
   CAM + HR-CAM), ``full_all`` (FullModel, CAM + HR-CAM + Grad-CAM) through ``serving_default``;
 * ``explain`` variants: the ``explain`` signature with an explicit class per image.
 
-Latency: batch 1, ``--latency-calls`` calls per round; throughput: batch ``--batch`` (32), one call per round.
-Rounds are interleaved over all variants (``--repeats`` rounds) so that load on a shared machine hits every
-variant alike. ``slowdown`` = variant time / bare time, from the best (least disturbed) round; ``*_median``
-from medians; ``*_cpu`` from process CPU time (all threads), which other processes disturb less.
+Latency: batch 1, ``--latency-calls`` calls per measurement; throughput: batch ``--batch`` (32), one call per
+measurement. Every variant is measured right next to its reference (``bare``; for FullModel variants also
+``full_forward_raw``), in alternating order, ``--repeats`` times, so that load on a shared machine hits both
+sides of each ratio alike. ``slowdown_*`` = median over the pairs of variant time / bare time
+(``*_range``: the smallest and largest pair), ``*_cpu`` the same with process CPU time (all threads),
+which other processes disturb less; ``vs_full_forward_*`` the same against the FullModel's own forward pass.
+Absolute figures are medians (``*_best``: the least disturbed measurement).
 """
 
 from __future__ import annotations
@@ -94,6 +97,10 @@ def _export_all(base: str, size: int, classes: int) -> dict[str, tuple[str, str]
     return variants, export_s
 
 
+def _is_full(name: str) -> bool:
+    return name in ("full_hr", "full_all", "explain_full")
+
+
 def _timed(fn, inputs: dict[str, Any], calls: int) -> tuple[float, float]:
     """(wall seconds per call, process CPU seconds per call) over ``calls`` calls."""
     w0, c0 = time.perf_counter(), time.process_time()
@@ -142,40 +149,57 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             _timed(fn, in1[name], 1)
             first_call[name] = time.perf_counter() - t
             _timed(fn, inb[name], 1)
-        lat: dict[str, list[tuple[float, float]]] = {n: [] for n in fns}
-        thr: dict[str, list[tuple[float, float]]] = {n: [] for n in fns}
+        # Paired measurements: each variant right next to its reference(s), in alternating order, so that
+        # load changes on a shared machine hit both sides of every ratio alike.
+        refs = {n: ["bare"] + (["full_forward_raw"] if _is_full(n) else []) for n in fns if n != "bare"}
+        samples: dict[str, dict[str, list[tuple[float, float]]]] = {n: {"b1": [], "bN": []} for n in fns}
+        ratios: dict[tuple[str, str], dict[str, list[tuple[float, float]]]] = {
+            (n, ref): {"b1": [], "bN": []} for n, rs in refs.items() for ref in rs
+        }
+        names = list(refs)
         for r in range(args.repeats):
-            order = list(fns) if r % 2 == 0 else list(fns)[::-1]
-            for name in order:
-                lat[name].append(_timed(fns[name], in1[name], args.latency_calls))
-                thr[name].append(_timed(fns[name], inb[name], 1))
+            for name in names if r % 2 == 0 else names[::-1]:
+                for ref in refs[name]:
+                    got = {}
+                    for n in (ref, name) if r % 2 == 0 else (name, ref):
+                        got[n] = {
+                            "b1": _timed(fns[n], in1[n], args.latency_calls),
+                            "bN": _timed(fns[n], inb[n], 1),
+                        }
+                        for k in ("b1", "bN"):
+                            samples[n][k].append(got[n][k])
+                    for k in ("b1", "bN"):
+                        ratios[(name, ref)][k].append(
+                            (got[name][k][0] / got[ref][k][0], got[name][k][1] / got[ref][k][1])
+                        )
 
-    def summary(samples: list[tuple[float, float]]) -> dict[str, float]:
-        wall = [s[0] for s in samples]
-        cpu = [s[1] for s in samples]
-        return {"best_s": min(wall), "median_s": statistics.median(wall), "best_cpu_s": min(cpu)}
+    def med(values: list[float]) -> float:
+        return round(statistics.median(values), 3)
 
     results: dict[str, Any] = {}
-    base_lat, base_thr = summary(lat["bare"]), summary(thr["bare"])
     for name in fns:
-        sl, st = summary(lat[name]), summary(thr[name])
-        entry = {
+        b1 = [s[0] for s in samples[name]["b1"]]
+        bn = [s[0] for s in samples[name]["bN"]]
+        entry: dict[str, Any] = {
             "signature": variants[name][1],
-            "latency_b1_ms": round(1000 * sl["best_s"], 2),
-            "latency_b1_median_ms": round(1000 * sl["median_s"], 2),
-            f"throughput_b{args.batch}_img_s": round(args.batch / st["best_s"], 1),
-            "slowdown_b1": round(sl["best_s"] / base_lat["best_s"], 3),
-            "slowdown_b1_median": round(sl["median_s"] / base_lat["median_s"], 3),
-            "slowdown_b1_cpu": round(sl["best_cpu_s"] / base_lat["best_cpu_s"], 3),
-            f"slowdown_b{args.batch}": round(st["best_s"] / base_thr["best_s"], 3),
-            f"slowdown_b{args.batch}_median": round(st["median_s"] / base_thr["median_s"], 3),
-            f"slowdown_b{args.batch}_cpu": round(st["best_cpu_s"] / base_thr["best_cpu_s"], 3),
+            "latency_b1_ms": round(1000 * statistics.median(b1), 2),
+            "latency_b1_best_ms": round(1000 * min(b1), 2),
+            f"throughput_b{args.batch}_img_s": round(args.batch / statistics.median(bn), 1),
+            f"throughput_b{args.batch}_best_img_s": round(args.batch / min(bn), 1),
             "first_call_s": round(first_call[name], 2),
         }
-        if name.startswith("full") or name == "explain_full":
-            ref = summary(thr["full_forward_raw"])
-            entry[f"vs_full_forward_b{args.batch}"] = round(st["best_s"] / ref["best_s"], 3)
-            entry["vs_full_forward_b1"] = round(sl["best_s"] / summary(lat["full_forward_raw"])["best_s"], 3)
+        for ref in refs.get(name, []):
+            prefix = "slowdown" if ref == "bare" else "vs_full_forward"
+            rb1, rbn = ratios[(name, ref)]["b1"], ratios[(name, ref)]["bN"]
+            entry[f"{prefix}_b1"] = med([x[0] for x in rb1])
+            entry[f"{prefix}_b1_cpu"] = med([x[1] for x in rb1])
+            entry[f"{prefix}_b1_range"] = [round(min(x[0] for x in rb1), 3), round(max(x[0] for x in rb1), 3)]
+            entry[f"{prefix}_b{args.batch}"] = med([x[0] for x in rbn])
+            entry[f"{prefix}_b{args.batch}_cpu"] = med([x[1] for x in rbn])
+            entry[f"{prefix}_b{args.batch}_range"] = [
+                round(min(x[0] for x in rbn), 3),
+                round(max(x[0] for x in rbn), 3),
+            ]
         if name in TARGETS:
             entry["target_max_slowdown"] = TARGETS[name]
             entry["meets_target"] = bool(

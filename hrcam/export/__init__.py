@@ -9,6 +9,8 @@
 See ``docs/serving.md`` for running TF Serving against the export.
 """
 
+from hrcam.export.client import ServingError, explain_from_server, predict, predict_grpc
+from hrcam.export.devserver import DevServer
 from hrcam.export.saved_model import (
     METADATA_FILE,
     MODEL_CONFIG_FILE,
@@ -40,4 +42,9 @@ __all__ = [
     "METADATA_FILE",
     "read_warmup_requests",
     "write_warmup_requests",
+    "predict",
+    "predict_grpc",
+    "explain_from_server",
+    "ServingError",
+    "DevServer",
 ]

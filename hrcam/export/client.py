@@ -422,6 +422,7 @@ def explain_from_server(
     class_index: int | None = None,
     version: int | None = None,
     alpha: float = 0.5,
+    cmap: str = "jet",
     timeout: float = 60.0,
 ) -> dict[str, Any]:
     """Send image files to a served hrcam model and write one overlay PNG per image and map.
@@ -441,6 +442,7 @@ def explain_from_server(
         class_index: the class to explain in every image (``None``: each image's top class).
         version: the model version (``None``: the latest).
         alpha: heat-map opacity in the overlays.
+        cmap: matplotlib colormap of the heat map.
         timeout: seconds per request.
 
     Returns:
@@ -492,7 +494,7 @@ def explain_from_server(
             if head not in out:
                 continue
             target = out_dir / f"{stem}_{head}.png"
-            rgb = overlay(pixels, np.asarray(out[head])[0], alpha=alpha)
+            rgb = overlay(pixels, np.asarray(out[head])[0], alpha=alpha, cmap=cmap)
             _write_png(rgb, target, atomic_path)
             written.append(target)
             record["maps"].append(str(target))
