@@ -93,6 +93,26 @@ class CamModelBase:
         ]
         return tf.nest.map_structure(lambda *parts: tf.concat(parts, 0), *outs)
 
+    # -- maps ---------------------------------------------------------------------------------------
+    @tf.function(reduce_retracing=True)
+    def _maps_compiled(self, images, classes):
+        return self.maps_fn(images, classes)
+
+    def _maps(
+        self, x: Any, custom_class: Any, keys: tuple[str, ...], normalize: bool, batch_size: int | None
+    ) -> tuple[list[tf.Tensor], tf.Tensor]:
+        """Run the compiled ``maps_fn`` over ``x`` in chunks; return the ``keys`` maps and probabilities.
+
+        Maps are (B, k, ...) for (B, k) targets, else (B, ...); min-max scaled per map when ``normalize``.
+        """
+        images = self._images(x)
+        classes, multi = self._targets(custom_class, int(images.shape[0]))
+        out = self._batched(self._maps_compiled, images, classes, batch_size=batch_size)
+        maps = [out[key] if multi else out[key][:, 0] for key in keys]
+        if normalize:
+            maps = [ops.normalize_maps(m, batch_dims=2 if multi else 1) for m in maps]
+        return maps, out["probabilities"]
+
     # -- classification ---------------------------------------------------------------------------
     def predict_proba(self, x: Any, batch_size: int | None = 64) -> np.ndarray:
         """Class probabilities (B, C) float32 for images (B, H, W, C)."""

@@ -209,10 +209,6 @@ class FullModel(CamModelBase):
             "high_res_cam": high_cam,
         }
 
-    @tf.function(reduce_retracing=True)
-    def _maps_compiled(self, images, classes):
-        return self.maps_fn(images, classes)
-
     def generate_cams(
         self,
         x: Any,
@@ -232,16 +228,8 @@ class FullModel(CamModelBase):
             ``(high, low, probabilities)``: (B, H, W), (B, h, w) float32 maps ((B, k, ...) for (B, k)
             targets) and (B, C) probabilities.
         """
-        images = self._images(x)
-        classes, multi = self._targets(custom_class, int(images.shape[0]))
-        out = self._batched(self._maps_compiled, images, classes, batch_size=batch_size)
-        high, low = out["high_res_cam"], out["cam"]
-        if not multi:
-            high, low = high[:, 0], low[:, 0]
-        if normalize:
-            bd = 2 if multi else 1
-            high, low = ops.normalize_maps(high, bd), ops.normalize_maps(low, bd)
-        result = (high, low, out["probabilities"])
+        (high, low), probs = self._maps(x, custom_class, ("high_res_cam", "cam"), normalize, batch_size)
+        result = (high, low, probs)
         return result if as_tensor else ops.to_numpy(result)
 
     def high_res_cam(self, x: Any, custom_class: Any = None, **kwargs) -> np.ndarray:

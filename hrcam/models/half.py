@@ -160,10 +160,6 @@ class HalfModel(CamModelBase):
         cam = ops.class_activation_maps(acts, self.cam_kernel, classes)
         return {"probabilities": probs, "classes": classes, "cam": cam}
 
-    @tf.function(reduce_retracing=True)
-    def _maps_compiled(self, images, classes):
-        return self.maps_fn(images, classes)
-
     def generate_cams(
         self,
         x: Any,
@@ -178,13 +174,8 @@ class HalfModel(CamModelBase):
             ``(cam, probabilities)``: cam (B, h, w) float32 ((B, k, h, w) for (B, k) targets), raw unless
             ``normalize``; probabilities (B, C).
         """
-        images = self._images(x)
-        classes, multi = self._targets(custom_class, int(images.shape[0]))
-        out = self._batched(self._maps_compiled, images, classes, batch_size=batch_size)
-        cam = out["cam"] if multi else out["cam"][:, 0]
-        if normalize:
-            cam = ops.normalize_maps(cam, batch_dims=2 if multi else 1)
-        result = (cam, out["probabilities"])
+        (cam,), probs = self._maps(x, custom_class, ("cam",), normalize, batch_size)
+        result = (cam, probs)
         return result if as_tensor else ops.to_numpy(result)
 
     def cam(self, x: Any, custom_class: Any = None, normalize: bool = False, **kwargs) -> np.ndarray:
