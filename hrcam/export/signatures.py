@@ -353,9 +353,10 @@ class ServingHeads:
     Args:
         model: a HalfModel, FullModel, ``keras.Model`` (one image input (B, H, W, C), one (B, C) output) or a
             ``.keras`` path (see :func:`load_classifier`).
-        heads: map outputs, a subset of ``("cam", "high_res_cam", "gradcam")``; ``None`` = every head the
-            model supports (HalfModel: cam, gradcam; FullModel: cam, high_res_cam, gradcam; Keras
-            classifier: gradcam); ``()`` = none (a bare classifier: probabilities and top-k only).
+        heads: map outputs, a subset of ``("cam", "high_res_cam", "gradcam")`` (or a comma-separated string;
+            ``"none"`` = no heads); ``None`` = every head the model supports (HalfModel: cam, gradcam;
+            FullModel: cam, high_res_cam, gradcam; Keras classifier: gradcam); ``()`` = none (a bare
+            classifier: probabilities and top-k only).
         top_k: how many classes ``classes``/``scores`` list (capped at the number of classes).
         gradcam_layer: Grad-CAM's layer (name or layer); ``None`` = hrcam's CAM layer ``conv_aux`` for hrcam
             models, else the last 4-D layer.
@@ -368,7 +369,7 @@ class ServingHeads:
     def __init__(
         self,
         model: Any,
-        heads: Sequence[str] | None = None,
+        heads: Sequence[str] | str | None = None,
         top_k: int = 5,
         gradcam_layer: str | keras.layers.Layer | None = None,
     ) -> None:
@@ -456,6 +457,8 @@ class ServingHeads:
         if heads is None:
             return supported
         if isinstance(heads, str):
+            if heads.strip().lower() in ("", "none"):
+                return ()
             heads = [h.strip() for h in heads.split(",") if h.strip()]
         heads = list(heads)
         unknown = [h for h in heads if h not in HEADS]
