@@ -6,7 +6,7 @@
     >>> from hrcam.export.client import predict
     >>> out = predict("http://localhost:8501", images, model_name="hrcam")   # out["cam"]: (B, H, W)
 
-See ``docs/serving.md`` for running TF Serving against the export.
+See the "Serving" section of README.md for running TF Serving against the export.
 """
 
 from hrcam.export.client import ServingError, explain_from_server, predict, predict_grpc
