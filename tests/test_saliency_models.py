@@ -298,6 +298,18 @@ def test_smoothgrad_chunks_by_samples(nested, x16):
     np.testing.assert_allclose(a(x16)[1], Gradients(model)(x16)[1], atol=1e-5)
 
 
+def test_top_level_saliency_is_callable(nested, x16):
+    """DESIGN.md: ``from hrcam import saliency; saliency(model, method=...)``; the name is also a package."""
+    import hrcam
+    from hrcam import saliency as top
+
+    model, _ = nested
+    explainer = top(model, method="GradCAM", mode="2D", layer=None)
+    assert isinstance(explainer, GradCAM) and isinstance(hrcam.saliency(model, "cam"), CAM)
+    preds, maps = explainer(x16, target_class=[1, 1, 1, 1])
+    assert preds.shape == (4, 4) and maps.shape == (4, 16, 16)
+
+
 def test_method_registry():
     assert available_methods() == [
         "CAM", "GradCAM", "GradCAMPlusPlus", "LayerCAM", "Gradients", "GuidedBackprop", "GuidedGradCAM",

@@ -1,5 +1,6 @@
 """Saliency methods for Keras classifiers, on one base class, in 2D and 3D.
 
+    >>> from hrcam import saliency                            # the package is callable: saliency(...)
     >>> explainer = saliency(model, method="GradCAM", mode="2D", layer=None)
     >>> preds, maps = explainer(x, target_class=[281])        # preds (B, C), maps (B, H, W) in [0, 1]
     >>> maps = explainer.explain(x, targets)                  # xplique-style: maps only
@@ -130,6 +131,18 @@ class _CallableModule(types.ModuleType):
     imported Python binds the *module* to ``hrcam.saliency``; making the module callable keeps both
     spellings working: ``saliency(model, method="GradCAM")`` and ``hrcam.saliency.GradCAM``.
     """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> SaliencyMethod:
+        return saliency(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
+
+class _CallableModule(types.ModuleType):
+    """``hrcam.saliency`` is both this package and the factory: ``from hrcam import saliency`` gives the
+    package (Python binds a subpackage to its parent's attribute), so calling the package calls
+    :func:`saliency`."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> SaliencyMethod:
         return saliency(*args, **kwargs)
