@@ -876,3 +876,37 @@ def test_explain_from_server_writes_overlays(server, image_files, tmp_path):
         class_index=1,
     )
     assert grpc_result["predictions"][0]["class_index"] == 1
+
+
+def test_cli_explain_with_server(server, image_files, tmp_path, capsys):
+    from hrcam.cli import main
+
+    files = [str(image_files["jpeg"][0])]
+    out = tmp_path / "cli"
+    assert (
+        main(
+            [
+                "explain",
+                "--server",
+                server.rest_url,
+                "--model-name",
+                "full",
+                *files,
+                "--out",
+                str(out),
+                "--target-class",
+                "2",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert result["predictions"][0]["class_index"] == 2
+    assert {p.name for p in out.glob("*.png")} == {
+        f"{Path(files[0]).stem}_{h}.png" for h in ("cam", "high_res_cam", "gradcam")
+    }
+    assert main(["explain", "--server", server.rest_url, *files, "--out", str(out)]) == 2
+    assert "--model-name" in capsys.readouterr().err
+    assert main(["explain", *files, "--out", str(out)]) == 2
+    assert "--server" in capsys.readouterr().err

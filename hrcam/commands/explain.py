@@ -23,7 +23,23 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         metavar="IMAGE",
         help="image files (PNG/JPEG/...), or .npy arrays (H, W[, C]) / volumes (D, H, W[, C])",
     )
-    parser.add_argument("--model", required=True, metavar="MODEL.keras", help="a saved Keras model (.keras)")
+    parser.add_argument(
+        "--model", metavar="MODEL.keras", help="a saved Keras model (.keras); or use --server"
+    )
+    server = parser.add_argument_group("explain with a running TF Serving model instead of --model")
+    server.add_argument(
+        "--server", metavar="URL", help="REST URL (http://host:8501) or, with --protocol grpc, host:8500"
+    )
+    server.add_argument("--model-name", metavar="NAME", help="the served model's name (with --server)")
+    server.add_argument("--protocol", choices=["rest", "grpc"], default="rest")
+    server.add_argument(
+        "--signature",
+        default="serving_bytes",
+        help="serving_bytes (default: files sent as they are), serving_uint8 or serving_default",
+    )
+    server.add_argument(
+        "--model-version", type=int, default=None, help="served version (default: the latest)"
+    )
     parser.add_argument(
         "--method",
         default="gradcam",
@@ -126,6 +142,30 @@ def _stems(paths: list[str]) -> list[str]:
     return stems
 
 
+def _run_server(args: argparse.Namespace) -> int:
+    """Maps computed by a served hrcam export (every head it has), drawn over the files."""
+    from hrcam.export.client import explain_from_server
+
+    if not args.model_name:
+        raise ValueError("--server needs --model-name (the NAME in /v1/models/NAME)")
+    if args.top_k is not None or (args.target_class is not None and len(args.target_class) != 1):
+        raise ValueError("with --server, pass at most one --target-class (the export's maps are per class)")
+    result = explain_from_server(
+        args.server,
+        args.model_name,
+        list(args.images),
+        args.out,
+        signature=args.signature,
+        protocol=args.protocol,
+        class_index=args.target_class[0] if args.target_class else None,
+        version=args.model_version,
+        alpha=args.alpha,
+        cmap=args.cmap,
+    )
+    emit(result, args.json, [f"wrote the overlays of {len(args.images)} image(s) to {args.out}"])
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -133,9 +173,13 @@ def run(args: argparse.Namespace) -> int:
     from hrcam.plotting.overlays import saliency_plot, save_overlays
     from hrcam.saliency import get_method
 
-    method_cls = get_method(args.method)  # fails fast on an unknown name
     if not 0.0 <= args.alpha <= 1.0:
         raise ValueError(f"--alpha must be in [0, 1], got {args.alpha}")
+    if args.server:
+        return _run_server(args)
+    if not args.model:
+        raise ValueError("pass --model MODEL.keras, or --server URL --model-name NAME for a served model")
+    method_cls = get_method(args.method)  # fails fast on an unknown name
     model = _load_model(args.model)
     shape = tuple(model.inputs[0].shape)
     mode = args.mode.upper() if args.mode else ("3D" if len(shape) == 5 else "2D")
