@@ -137,15 +137,3 @@ class _CallableModule(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _CallableModule
-
-
-class _CallableModule(types.ModuleType):
-    """``hrcam.saliency`` is both this package and the factory: ``from hrcam import saliency`` gives the
-    package (Python binds a subpackage to its parent's attribute), so calling the package calls
-    :func:`saliency`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> SaliencyMethod:
-        return saliency(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
