@@ -122,8 +122,9 @@ def normalize_maps(maps: tf.Tensor, batch_dims: int = 1) -> tf.Tensor:
     axes = list(range(batch_dims, maps.shape.rank))
     lo = tf.reduce_min(maps, axis=axes, keepdims=True)
     hi = tf.reduce_max(maps, axis=axes, keepdims=True)
-    span = hi - lo
-    return tf.where(span > 0, (maps - lo) / tf.where(span > 0, span, 1.0), tf.zeros_like(maps))
+    # one reciprocal per map instead of a division per pixel; a constant map gets scale 0 -> zeros
+    scale = tf.math.divide_no_nan(tf.ones_like(hi), hi - lo)
+    return (maps - lo) * scale
 
 
 def resize_maps(maps: tf.Tensor, size: Sequence[int], method: str = "bilinear") -> tf.Tensor:
