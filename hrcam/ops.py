@@ -122,9 +122,8 @@ def normalize_maps(maps: tf.Tensor, batch_dims: int = 1) -> tf.Tensor:
     axes = list(range(batch_dims, maps.shape.rank))
     lo = tf.reduce_min(maps, axis=axes, keepdims=True)
     hi = tf.reduce_max(maps, axis=axes, keepdims=True)
-    # one reciprocal per map instead of a division per pixel; a constant map gets scale 0 -> zeros
-    scale = tf.math.divide_no_nan(tf.ones_like(hi), hi - lo)
-    return (maps - lo) * scale
+    # one fused op, exactly 1.0 at each map's maximum; a constant map gives 0 / 0 -> zeros
+    return tf.math.divide_no_nan(maps - lo, hi - lo)
 
 
 def resize_maps(maps: tf.Tensor, size: Sequence[int], method: str = "bilinear") -> tf.Tensor:
