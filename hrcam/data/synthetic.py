@@ -165,19 +165,16 @@ class SyntheticScenes:
         int32 (B,), float32 (B, C) one-hot with ``one_hot=True``, or float32 (B, C) multi-hot for
         multi-label scenes.
         """
-        if one_hot is True:
-            one_hot = self.num_classes
-        elif one_hot is False:
-            one_hot = None
-        return from_arrays(
+        return _arrays_dataset(
             self.images,
             self.labels,
+            self.num_classes,
             batch_size,
+            one_hot,
             shuffle=shuffle,
             augment=augment,
             seed=seed,
             drop_remainder=drop_remainder,
-            one_hot=one_hot,
             deterministic=deterministic,
         )
 
@@ -217,21 +214,34 @@ class SyntheticVolumes:
         deterministic: bool = True,
     ) -> tf.data.Dataset:
         """Batches ``(volumes float32 (B, D, H, W, 1) in [0, 1], labels)`` (see SyntheticScenes.dataset)."""
-        if one_hot is True:
-            one_hot = self.num_classes
-        elif one_hot is False:
-            one_hot = None
-        return from_arrays(
+        return _arrays_dataset(
             self.volumes,
             self.labels,
+            self.num_classes,
             batch_size,
+            one_hot,
             shuffle=shuffle,
             augment=augment,
             seed=seed,
             drop_remainder=drop_remainder,
-            one_hot=one_hot,
             deterministic=deterministic,
         )
+
+
+def _arrays_dataset(
+    arrays: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    batch_size: int,
+    one_hot: bool | int | None,
+    **kwargs: Any,
+) -> tf.data.Dataset:
+    """:func:`from_arrays` with ``one_hot=True`` meaning "one-hot over ``num_classes``"."""
+    if one_hot is True:
+        one_hot = num_classes
+    elif one_hot is False:
+        one_hot = None
+    return from_arrays(arrays, labels, batch_size, one_hot=one_hot, **kwargs)
 
 
 # ----------------------------------------------------------------------------------------------------------
