@@ -196,4 +196,6 @@ class HalfModel(CamModelBase):
 
         if not self.model.compiled:
             compile_half_model(self.model, train_data)
+        if isinstance(train_data, tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)  # a dataset shuffles itself; Keras would only warn
         return self.model.fit(train_data, validation_data=validation_data, epochs=epochs, **kwargs)

@@ -95,5 +95,5 @@ def fit_full_model(
         stage2_dataset(train_data, fm.objective),
         validation_data=stage2_dataset(validation_data, fm.objective),
         epochs=epochs,
-        **fit_kwargs,
+        **{"shuffle": False, **fit_kwargs},  # datasets shuffle themselves; Keras would only warn
     )
