@@ -10,7 +10,8 @@ formats:
   ``GET /v1/models/NAME/metadata``.
 * gRPC: ``tensorflow.serving.PredictionService/Predict`` (needs ``grpcio`` and ``tensorflow-serving-api``).
 
-It is not a production server (no batching, one request at a time). Use TF Serving for that (README.md, "Serving").
+It is not a production server (no batching, one request at a time).
+Use TF Serving for that (README.md, "Serving").
 """
 
 from __future__ import annotations
