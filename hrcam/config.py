@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from hrcam.models.densenet_fcn import DenseNetFCNConfig
+
 __all__ = ["DataConfig", "ModelConfig", "TrainConfig", "Config", "load_config", "apply_overrides"]
 
 
@@ -51,24 +53,15 @@ class DataConfig:
                 raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)!r}")
 
 
-@dataclass
-class ModelConfig:
-    """DenseNet-FCN sizes (defaults: the HR-CAM paper) or a keras.applications backbone."""
+@dataclass(frozen=True)
+class ModelConfig(DenseNetFCNConfig):
+    """DenseNet-FCN sizes (the fields and defaults of :class:`DenseNetFCNConfig`: the HR-CAM paper's) or a
+    ``keras.applications`` backbone (``backbone``, with ``weights`` such as ``"imagenet"``)."""
 
-    num_blocks: int = 4
-    layers_per_block: int = 4
-    growth_rate: int = 16
-    initial_filters: int = 48
-    early_transition: bool = True
-    weight_decay: float = 1e-4
-    cam_channels: int = 16
-    dropout: float = 0.0
     backbone: str | None = None
     weights: str | None = None
 
-    def densenet_config(self):
-        from hrcam.models.densenet_fcn import DenseNetFCNConfig
-
+    def densenet_config(self) -> DenseNetFCNConfig:
         fields = {f.name for f in dataclasses.fields(DenseNetFCNConfig)}
         return DenseNetFCNConfig(**{k: v for k, v in dataclasses.asdict(self).items() if k in fields})
 

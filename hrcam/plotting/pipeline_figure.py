@@ -92,19 +92,9 @@ def pipeline(
             f"pipeline parameters {sorted(params)} are only used when `steps` is None; "
             "`steps` was already computed with its own parameters"
         )
-    missing = {
-        "blurred",
-        "low",
-        "low_resized",
-        "gradient",
-        "roi",
-        "bounds",
-        "focal_points",
-        "segmented",
-        "full_segment",
-        "merged",
-        "result",
-    } - set(steps)
+    from hrcam.postprocessing import STEP_KEYS
+
+    missing = set(STEP_KEYS) - {"edges"} - set(steps)  # every step the panels draw
     if missing:
         raise ValueError(
             f"`steps` lacks {sorted(missing)}; pass the dict returned by hrcam.postprocessing.pipeline"
