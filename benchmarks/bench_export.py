@@ -22,7 +22,9 @@ measurement. Every variant is measured right next to its reference (``bare``; fo
 sides of each ratio alike. ``slowdown_*`` = median over the pairs of variant time / bare time
 (``*_range``: the smallest and largest pair), ``*_cpu`` the same with process CPU time (all threads),
 which other processes disturb less; ``vs_full_forward_*`` the same against the FullModel's own forward pass.
-Absolute figures are medians (``*_best``: the least disturbed measurement).
+Absolute figures are medians (``*_best``: the least disturbed measurement). ``arithmetic`` gives the
+multiply-accumulates per image of the classifier and of the classifier plus the FullModel's expansion path
+(what the high-resolution CAM needs): the lower bound on what any export of each can cost.
 """
 
 from __future__ import annotations
@@ -94,7 +96,50 @@ def _export_all(base: str, size: int, classes: int) -> dict[str, tuple[str, str]
     variants["full_forward_raw"] = (full_raw, "serving_default")
     variants["explain_half"] = (str(paths["half_cam_gradcam"]), "explain")
     variants["explain_full"] = (str(paths["full_all"]), "explain")
-    return variants, export_s
+    return variants, export_s, _arithmetic(hm, fm)
+
+
+def multiply_accumulates(model) -> int:
+    """Multiply-accumulates per image of a functional Keras model's convolutions and Dense layers.
+
+    The arithmetic a perfect implementation cannot avoid; the element-wise layers (batch norm, ReLU,
+    concatenation, pooling) are left out, so this is a lower bound on the work.
+    """
+    import keras
+    import numpy as np
+
+    kinds = ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
+    counted = (keras.layers.Dense, keras.layers.DepthwiseConv2D) + tuple(
+        getattr(keras.layers, k) for k in kinds
+    )
+    total = 0
+    for layer in model.layers:
+        if not isinstance(layer, counted):
+            continue
+        kernel = int(np.prod(layer.kernel.shape))
+        if isinstance(layer, keras.layers.Dense):
+            positions = int(np.prod(layer.input.shape[1:-1])) if len(layer.input.shape) > 2 else 1
+        elif type(layer).__name__.endswith("Transpose"):  # every input position scatters one kernel
+            positions = int(np.prod(layer.input.shape[1:-1]))
+        else:
+            positions = int(np.prod(layer.output.shape[1:-1]))
+        total += positions * kernel
+    return total
+
+
+def _arithmetic(hm, fm) -> dict[str, Any]:
+    """MACs of what each export must compute: the classifier, and the classifier + expansion path."""
+    import keras
+
+    probabilities = fm.model.get_layer("probabilities").output
+    high_res = fm.model.get_layer("tr_up_early").output
+    classifier = multiply_accumulates(hm.model)
+    full = multiply_accumulates(keras.Model(fm.model.inputs, [probabilities, high_res]))
+    return {
+        "classifier_gmacs_per_image": round(classifier / 1e9, 3),
+        "classifier_plus_expansion_gmacs_per_image": round(full / 1e9, 3),
+        "full_vs_classifier_macs_ratio": round(full / classifier, 2),
+    }
 
 
 def _is_full(name: str) -> bool:
@@ -125,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(prefix="hrcam-bench-export-") as base:
-        variants, export_s = _export_all(base, args.size, args.classes)
+        variants, export_s, arithmetic = _export_all(base, args.size, args.classes)
         t0 = time.perf_counter()
         fns = {name: tf.saved_model.load(path).signatures[sig] for name, (path, sig) in variants.items()}
         load_s = time.perf_counter() - t0
@@ -216,6 +261,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "latency_calls_per_round": args.latency_calls,
         "export_s_all_variants": round(export_s, 1),
         "load_s_all_variants": round(load_s, 1),
+        "arithmetic": arithmetic,
         "results": results,
         "machine": {
             "platform": platform.platform(),
