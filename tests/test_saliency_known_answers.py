@@ -78,6 +78,18 @@ def test_gradcam_equals_cam_on_gap_dense(gap_model, images):
     np.testing.assert_allclose(raw_grad, raw_cam / 36.0, rtol=1e-5, atol=1e-6)
 
 
+def test_negative_class_in_the_traced_core_means_the_predicted_class(gap_model, images):
+    # The models' maps_fn and the serving `explain` signature pass -1 for "this image's predicted class".
+    grad = GradCAM(gap_model, normalize=False, upsample=False)
+    x = tf.constant(images)
+    preds, _, grads_mixed = grad._features_and_grads(x, tf.constant([[-1], [2], [-1]]))
+    predicted = np.argmax(preds.numpy(), axis=-1)
+    explicit = tf.constant([[predicted[0]], [2], [predicted[2]]], tf.int32)
+    _, _, grads_explicit = grad._features_and_grads(x, explicit)
+    np.testing.assert_array_equal(grads_mixed.numpy(), grads_explicit.numpy())
+    assert not np.array_equal(grads_mixed.numpy()[1], grad._features_and_grads(x, explicit * 0)[2].numpy()[1])
+
+
 def test_layercam_and_gradcam_plus_plus_hand_computation(gap_model, images):
     feats = features_of(gap_model, "feat", images).astype(np.float64)  # (3, 6, 6, 5)
     kernel = gap_model.get_layer("logits").kernel.numpy().astype(np.float64)

@@ -305,31 +305,22 @@ def _resize_maps_to(maps: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
 def _serving_gradcam(
     model: keras.Model, layer: str | keras.layers.Layer | None, extra_outputs: Sequence[Any] = ()
 ) -> Any:
-    """:class:`hrcam.saliency.GradCAM` (its traceable core, unchanged) with two serving additions:
+    """:class:`hrcam.saliency.GradCAM` (its traceable core, unchanged; a class of -1 is the image's predicted
+    class, as in every saliency method's class selection) with one serving addition:
 
-    * class selection accepts -1 per image (= that image's predicted class), for ``explain``;
     * ``extra_outputs``: KerasTensors of the same network (e.g. the CAM layer's or the FullModel's
       high-resolution activations) captured during Grad-CAM's own forward pass, so every head comes from one
       forward pass. After ``_features_and_grads`` has run, :attr:`extra_values` holds their values.
 
-    The second needs the forward pass to run over a graph that also reaches the extra tensors: the method's
+    This needs the forward pass to run over a graph that also reaches the extra tensors: the method's
     graph runner is swapped for one over ``keras.Model(model.inputs, [model.outputs[0], *extra_outputs])``
     whose first output (the one Grad-CAM reads) is the classifier's output, as before.
     """
     from hrcam.saliency import GradCAM
     from hrcam.saliency.layers import GraphRunner
 
-    class ServingGradCAM(GradCAM):
-        extra_values: list[tf.Tensor] = []
-
-        @staticmethod
-        def _select_classes(preds: tf.Tensor, classes: tf.Tensor | None) -> tf.Tensor:
-            predicted = tf.cast(tf.argmax(preds, axis=-1), tf.int32)[:, None]
-            if classes is None:
-                return predicted
-            return tf.where(classes < 0, predicted, tf.cast(classes, tf.int32))
-
-    method = ServingGradCAM(model, layer=layer, normalize=False, upsample=False)
+    method = GradCAM(model, layer=layer, normalize=False, upsample=False)
+    method.extra_values = []
     extra = list(extra_outputs)
     if extra:
         runner = GraphRunner(keras.Model(model.inputs, [model.outputs[0], *extra]))

@@ -357,10 +357,13 @@ class SaliencyMethod:
 
     @staticmethod
     def _select_classes(preds: tf.Tensor, classes: tf.Tensor | None) -> tf.Tensor:
-        """(b, k) int32 classes; ``None`` -> each image's predicted class, (b, 1)."""
+        """(b, k) int32 classes; ``None`` -> each image's predicted class, (b, 1); a negative entry -> that
+        image's predicted class (the convention of the models' ``maps_fn`` and the serving ``explain``)."""
+        predicted = tf.cast(tf.argmax(preds, axis=-1), tf.int32)[:, None]
         if classes is None:
-            return tf.cast(tf.argmax(preds, axis=-1), tf.int32)[:, None]
-        return classes
+            return predicted
+        classes = tf.cast(classes, tf.int32)
+        return tf.where(classes < 0, predicted, classes)
 
     @staticmethod
     def _targets(scores: tf.Tensor, classes: tf.Tensor) -> list[tf.Tensor]:
