@@ -58,7 +58,7 @@ def test_bad_input_shape_names_the_multiple():
 
 def test_cam_known_answer(half, images):
     """CAM of class c = the Dense kernel's column c applied to the conv_aux activations, by hand in NumPy."""
-    acts = keras.Model(half.model.inputs, half.model.get_layer("conv_aux").output)(images).numpy()
+    acts = keras.Model(half.model.input, half.model.get_layer("conv_aux").output)(images).numpy()
     kernel = half.model.get_layer("logits").get_weights()[0]
     probs = half.predict_proba(images)
     predicted = probs.argmax(1)
