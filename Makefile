@@ -28,7 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check hrcam tests scripts benchmarks
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) demo_output build *.egg-info

@@ -5,7 +5,9 @@ from setuptools import find_packages, setup
 setup(
     name="hrcam",
     version="0.1.0",
-    description="High-resolution class activation maps, saliency methods and their export to TF Serving, for Keras 3",
+    description=(
+        "High-resolution class activation maps, saliency methods and their export to TF Serving, for Keras 3"
+    ),
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["hrcam", "hrcam.*"]),
