@@ -25,10 +25,10 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	PYTHON=$(BIN)/python bash scripts/run_benchmarks.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) demo_output build *.egg-info
+	rm -rf $(VENV) demo_output build dist *.egg-info

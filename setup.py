@@ -11,7 +11,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["hrcam", "hrcam.*"]),
-    package_data={"hrcam": ["opts/*.yaml"]},
+    package_data={"hrcam": ["presets/*.yaml"]},
     python_requires=">=3.10,<3.14",
     install_requires=[
         "tensorflow>=2.21,<2.22",

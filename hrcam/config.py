@@ -1,5 +1,11 @@
-"""Explicit configuration: dataclasses, loaded from YAML presets in ``opts/`` and overridden by flags.
+"""Explicit configuration: dataclasses, loaded from YAML presets and overridden by flags.
 
+Presets ship inside the package (``hrcam/presets/*.yaml``, read with :mod:`importlib.resources`, so a
+wheel install finds them); ``opts/`` at the repository root holds the same files as the user-facing copy
+(a test keeps the two identical). :func:`load_config` takes a preset name (``"demo"``) or a file path.
+
+This module is TensorFlow-free (``import hrcam.config`` loads neither TensorFlow nor Keras): the network
+sizes (:class:`DenseNetFCNConfig`) are defined here and used by :mod:`hrcam.models.densenet_fcn`.
 Nothing here reads ``sys.argv`` or touches the filesystem at import time.
 """
 
@@ -7,15 +13,32 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from hrcam.models.densenet_fcn import DenseNetFCNConfig
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
-__all__ = ["DataConfig", "ModelConfig", "TrainConfig", "Config", "load_config", "apply_overrides"]
+    import keras
+
+__all__ = [
+    "DataConfig",
+    "DenseNetFCNConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "Config",
+    "PRESETS",
+    "preset_path",
+    "load_config",
+    "apply_overrides",
+]
+
+PRESETS = ("demo", "synthetic", "tiny-imagenet")
+"""Names of the presets shipped in ``hrcam/presets/`` (``opts/<name>.yaml`` in the repository)."""
 
 
 @dataclass
@@ -51,6 +74,79 @@ class DataConfig:
         for name in ("image_size", "batch_size", "train_size", "val_size", "test_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class DenseNetFCNConfig:
+    """Sizes of the DenseNet-FCN built by :mod:`hrcam.models.densenet_fcn`. Defaults are the HR-CAM
+    paper's configuration. Defined here (TensorFlow-free) so that :class:`ModelConfig` derives from it."""
+
+    num_blocks: int = 4
+    layers_per_block: int = 4
+    growth_rate: int = 16
+    initial_filters: int = 48
+    early_transition: bool = True
+    weight_decay: float = 1e-4
+    cam_channels: int = 16
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("num_blocks", "layers_per_block", "growth_rate", "initial_filters", "cam_channels"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"`{name}` must be a positive int, got {value!r}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout!r}")
+        if self.weight_decay < 0:
+            raise ValueError(f"`weight_decay` must be >= 0, got {self.weight_decay!r}")
+
+    @property
+    def downsampling(self) -> int:
+        """Total down-sampling factor of the encoder (input size / bottleneck size)."""
+        return 2 ** (self.num_blocks + int(self.early_transition))
+
+    @property
+    def cam_stride(self) -> int:
+        """Input size / CAM size (16 for the paper's configuration)."""
+        return self.downsampling // 2
+
+    @classmethod
+    def from_model(cls, model: keras.Model) -> DenseNetFCNConfig | None:
+        """Recover the sizes of a model built by this module from its layer names (None if it is not one)."""
+        names = {layer.name for layer in model.layers}
+        if "initial_conv" not in names or "dense0_0_conv" not in names:
+            return None
+        num_blocks = sum(1 for n in names if n.startswith("tr") and n.endswith("_pool") and n[2:-5].isdigit())
+        reg = model.get_layer("initial_conv").kernel_regularizer
+        dropout = model.get_layer("dense0_0_dropout").rate if "dense0_0_dropout" in names else 0.0
+        return cls(
+            num_blocks=num_blocks,
+            layers_per_block=sum(1 for n in names if n.startswith("dense0_") and n.endswith("_conv")),
+            growth_rate=int(model.get_layer("dense0_0_conv").filters),
+            initial_filters=int(model.get_layer("initial_conv").filters),
+            early_transition="tr_early_pool" in names,
+            weight_decay=float(reg.l2) if reg is not None else 0.0,
+            cam_channels=int(model.get_layer("conv_aux").filters),
+            dropout=float(dropout),
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def check_input_shape(self, input_shape: tuple[int, ...]) -> None:
+        """Raise ValueError if (H, W, C) cannot be down-sampled ``downsampling`` times exactly."""
+        if len(input_shape) != 3:
+            raise ValueError(f"`input_shape` must be (height, width, channels), got {input_shape!r}")
+        h, w, c = input_shape
+        for name, v in (("height", h), ("width", w), ("channels", c)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"`input_shape` {name} must be a positive int, got {input_shape!r}")
+        if h % self.downsampling or w % self.downsampling:
+            raise ValueError(
+                f"`input_shape` {input_shape!r}: height and width must be multiples of {self.downsampling} "
+                f"(2 ** (num_blocks={self.num_blocks} + early_transition={int(self.early_transition)})); "
+                f"e.g. {self.downsampling * max(1, round(h / self.downsampling))}"
+            )
 
 
 @dataclass(frozen=True)
@@ -152,17 +248,49 @@ def apply_overrides(config: Config, overrides: list[str] | None) -> Config:
     return Config.from_dict(data)
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Read a YAML preset (or the defaults when ``path`` is None) and apply ``overrides``."""
-    if path is None:
+def preset_path(name: str) -> Traversable:
+    """The shipped preset ``name`` (one of :data:`PRESETS`) as a readable file inside the package.
+
+    Returns an :mod:`importlib.resources` traversable (``.read_text()``, ``.open()``, ``.name``; a
+    ``pathlib.Path`` for an ordinary install). Raises ValueError for an unknown name.
+    """
+    if not isinstance(name, str) or name not in PRESETS:
+        raise ValueError(f"preset must be one of {list(PRESETS)}, got {name!r}")
+    return resources.files("hrcam").joinpath("presets", f"{name}.yaml")
+
+
+def _read_yaml(text: str, source: str) -> Config:
+    data = yaml.safe_load(text)
+    if data is not None and not isinstance(data, dict):
+        raise ValueError(f"config {source} must hold a YAML mapping, got {type(data).__name__}")
+    return Config.from_dict(data)
+
+
+def load_config(path_or_preset: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a preset or a YAML file (the defaults when None) and apply ``overrides``.
+
+    ``path_or_preset``: a preset name from :data:`PRESETS` (``"demo"``, ``"synthetic"``,
+    ``"tiny-imagenet"``; read from inside the package, whatever the working directory) or the path of a
+    YAML file. ``overrides``: ``section.key=value`` strings, see :func:`apply_overrides`.
+    Raises FileNotFoundError for a missing file path, ValueError for a bare name that is neither a preset
+    nor a file (the message lists the presets).
+    """
+    if path_or_preset is None:
         config = Config()
+    elif isinstance(path_or_preset, str) and path_or_preset in PRESETS:
+        config = _read_yaml(
+            preset_path(path_or_preset).read_text(encoding="utf-8"), f"preset {path_or_preset!r}"
+        )
+    elif not isinstance(path_or_preset, (str, Path)):
+        raise TypeError(
+            f"config must be a preset name or a file path (str or Path), got {type(path_or_preset).__name__}"
+        )
     else:
-        path = Path(path)
+        path = Path(path_or_preset)
         if not path.is_file():
-            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-        if data is not None and not isinstance(data, dict):
-            raise ValueError(f"config file {str(path)!r} must hold a YAML mapping, got {type(data).__name__}")
-        config = Config.from_dict(data)
+            presets = ", ".join(PRESETS)
+            if path.suffix or len(path.parts) > 1:
+                raise FileNotFoundError(f"config file {str(path)!r} does not exist (presets: {presets})")
+            raise ValueError(f"config {str(path)!r} is neither a preset ({presets}) nor an existing file")
+        config = _read_yaml(path.read_text(encoding="utf-8"), f"file {str(path)!r}")
     return apply_overrides(config, overrides)

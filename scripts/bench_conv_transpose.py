@@ -1,6 +1,6 @@
 """How efficiently TF's CPU kernels run the expansion path's stride-2 transposed convolutions.
 
-    .venv/bin/python benchmarks/bench_conv_transpose.py     # JSON on stdout
+    .venv/bin/python scripts/bench_conv_transpose.py     # JSON on stdout
 
 For the two largest transposed convolutions of the paper's FullModel at 224 x 224 (``tr_up_early``:
 112 x 112 x 240 -> 224 x 224 x 16; ``tr_up3``: 56 x 56 x 64 -> 112 x 112 x 64), times the layer next to a

@@ -1,7 +1,7 @@
 """Serving cost of the saliency heads: reloaded SavedModels, side by side with the bare classifier's export.
 
-    .venv/bin/python benchmarks/bench_export.py          # paper network at 224x224, JSON on stdout
-    .venv/bin/python benchmarks/bench_export.py --size 128 --repeats 5 --latency-calls 20
+    .venv/bin/python scripts/bench_export.py          # paper network at 224x224, JSON on stdout
+    .venv/bin/python scripts/bench_export.py --size 128 --repeats 5 --latency-calls 20
 
 Each variant is exported with ``hrcam.export.export_saved_model`` into a temporary BASE, reloaded with
 ``tf.saved_model.load`` (a fresh object, as a server holds it) and called through its signature with float32

@@ -1,6 +1,6 @@
 """generate_cams throughput vs a plain forward pass of the same FullModel, measured side by side.
 
-Prints JSON. Usage: ``.venv/bin/python benchmarks/bench_models.py [--size 64] [--batch 64] [--repeats 5]``
+Prints JSON. Usage: ``.venv/bin/python scripts/bench_models.py [--size 64] [--batch 64] [--repeats 5]``
 
 Both sides run a compiled ``tf.function``; the forward pass is ``fm.model(x)`` (probabilities and
 reconstruction), the CAM side is the public ``fm.generate_cams(x)`` (input checks, high-res and low-res

@@ -1,6 +1,6 @@
 """Throughput of the HR-CAM refinement pipeline at 224 x 224 (low-res CAM 14 x 14); prints JSON.
 
-    .venv/bin/python benchmarks/bench_pipeline.py [--n 512] [--workers 2] [--repeats 3]
+    .venv/bin/python scripts/bench_pipeline.py [--n 512] [--workers 2] [--repeats 3]
 
 Measures (images per second, median of ``--repeats`` runs):
 * ``pipeline``: ``hrcam.postprocessing.pipeline`` on the whole batch in this process;

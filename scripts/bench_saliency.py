@@ -1,7 +1,7 @@
 """Throughput of every saliency method relative to the same model's plain forward pass, side by side.
 
-    .venv/bin/python benchmarks/bench_saliency.py                   # both models, JSON on stdout
-    .venv/bin/python benchmarks/bench_saliency.py --models half --repeats 5
+    .venv/bin/python scripts/bench_saliency.py                   # both models, JSON on stdout
+    .venv/bin/python scripts/bench_saliency.py --models half --repeats 5
 
 For each model, a batch of ``--batch`` random images goes through a ``tf.function`` forward pass
 (``model(x, training=False)``, no XLA) and through each method's public call (NumPy in, NumPy out, maps
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "benchmark": "saliency throughput / forward throughput",
         "command": " ".join(
-            ["python benchmarks/bench_saliency.py", *(argv if argv is not None else sys.argv[1:])]
+            ["python scripts/bench_saliency.py", *(argv if argv is not None else sys.argv[1:])]
         ),
         "machine": {
             "nproc": os.cpu_count(),
