@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: runs every scripts/bench_*.py, each printing one JSON document on stdout.
+# `make bench`: runs each bench_*.py in this folder, each printing one JSON document on stdout.
 #   bash scripts/run_benchmarks.sh           # quick settings (a few minutes on 2 CPU cores; a smoke run,
 #                                            #   not the figures in BENCHMARKS.md)
 #   bash scripts/run_benchmarks.sh --full    # the commands BENCHMARKS.md records (long; a quiet machine)
