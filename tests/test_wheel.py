@@ -9,6 +9,7 @@ import subprocess
 import sys
 import sysconfig
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,9 @@ def test_wheel_installs_and_runs_the_demo_elsewhere(tmp_path):
         env,
     )
     (wheel,) = wheels.glob("hrcam-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+    assert {f"hrcam/presets/{p.name}" for p in (REPO / "hrcam" / "presets").glob("*.yaml")} <= names
 
     # A fresh venv that sees this interpreter's site-packages through a path line in a .pth file: the
     # dependencies (TensorFlow, Keras, ...) are found without copying, but the .pth files *inside* that
