@@ -29,7 +29,15 @@ setup(
     ],
     extras_require={
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
-        "dev": ["pytest>=8", "ruff>=0.5", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
+        "dev": [
+            "pytest>=8",
+            "ruff>=0.5",
+            "nbclient>=0.10",
+            "nbformat>=5.10",
+            "ipykernel>=6.29",
+            "setuptools>=68",
+            "wheel",
+        ],
     },
     entry_points={"console_scripts": ["hrcam=hrcam.cli:main"]},
 )
