@@ -5,34 +5,22 @@ pipeline, refine`` keeps working (and the private step functions that the tests 
 ``bench_pipeline.py`` time one by one). No TensorFlow is imported.
 """
 
+import hrcam.refine as _package
 from hrcam.arrays import minmax
+from hrcam.refine import *  # noqa: F403
 from hrcam.refine.core import _CHUNK as _CHUNK
 from hrcam.refine.core import _check_inputs as _check_inputs
 from hrcam.refine.core import _filter as _filter
 from hrcam.refine.core import _map_steps as _map_steps
-from hrcam.refine.core import pipeline
-from hrcam.refine.parallel import refine
-from hrcam.refine.params import STEP_KEYS, Params, validate_params
+from hrcam.refine.params import Params, validate_params
 from hrcam.refine.steps import _box_blur as _box_blur
 from hrcam.refine.steps import _default_hole_size as _default_hole_size
 from hrcam.refine.steps import _default_num_points as _default_num_points
 from hrcam.refine.steps import _global_points as _global_points
 from hrcam.refine.steps import _percentiles as _percentiles
 from hrcam.refine.steps import _sobel_magnitude as _sobel_magnitude
-from hrcam.refine.steps import fill_small_holes, find_focal_points, region_growing, resize_bilinear
 
+__all__ = list(_package.__all__)
 _validate_params = validate_params
-_minmax = minmax
 _Params = Params
-
-__all__ = [
-    "pipeline",
-    "refine",
-    "region_growing",
-    "find_focal_points",
-    "fill_small_holes",
-    "resize_bilinear",
-    "STEP_KEYS",
-    "Params",
-    "validate_params",
-]
+_minmax = minmax
