@@ -9,8 +9,9 @@ last, over everything.
 
 Ground truth is exact by construction: ``masks`` are the pixels painted with the object's colour that stay
 visible (objects are drawn last, without anti-aliasing, and later objects occlude earlier ones), and
-``boxes`` are the tight boxes of those masks in the :mod:`hrcam.data.bbox` convention (0-based inclusive
-``xmin, ymin, xmax, ymax``). Objects lie fully inside the image.
+``boxes`` are the tight boxes of those masks in hrcam's one box convention (:mod:`hrcam.arrays`: pixel-edge
+``x0, y0, x1, y1``, the mask's columns ``x0..x1 - 1`` and rows ``y0..y1 - 1``). Objects lie fully inside
+the image.
 
 ``spurious_cue=p``: with probability p an image carries a class-correlated background cue, a flat square
 patch in the top-left corner whose colour is :data:`CUE_COLORS` ``[label]`` (first object's class in
@@ -95,8 +96,7 @@ class SyntheticScenes:
         images: (N, H, W, 3) uint8.
         labels: (N,) int32 class indices; multi-label: (N, C) int32 multi-hot (1 = the class is visible).
         masks: (N, H, W) bool object pixels; multi-label: (N, C, H, W) bool, one mask per class.
-        boxes: N arrays (n_i, 4) float32, tight boxes of the visible objects (xmin, ymin, xmax, ymax,
-            inclusive).
+        boxes: N arrays (n_i, 4) float32, tight pixel-edge boxes (x0, y0, x1, y1) of the visible objects.
         box_labels: N arrays (n_i,) int32, the class of each box.
         class_names: the C class names (:data:`SHAPE_NAMES` prefix).
         cue: (N,) bool, whether the image carries the spurious corner cue.
@@ -185,7 +185,8 @@ class SyntheticVolumes:
 
     Attributes:
         volumes: (N, D, H, W, 1) uint8. labels: (N,) int32. masks: (N, D, H, W) bool.
-        boxes: N arrays (1, 6) float32 (xmin, ymin, zmin, xmax, ymax, zmax), inclusive voxel indices.
+        boxes: N arrays (1, 6) float32 (x0, y0, z0, x1, y1, z1), voxel-edge coordinates (the mask is
+            ``[z0:z1, y0:y1, x0:x1]``, as 2D boxes).
         class_names: :data:`VOLUME_SHAPE_NAMES` prefix.
     """
 
@@ -579,7 +580,7 @@ def make_volumes(
 
     Returns:
         :class:`SyntheticVolumes`: volumes (N, S, S, S, 1) uint8, labels (N,) int32, masks (N, S, S, S) bool,
-        boxes N x (1, 6) float32 (xmin, ymin, zmin, xmax, ymax, zmax).
+        boxes N x (1, 6) float32 (x0, y0, z0, x1, y1, z1), voxel edges.
     """
     n = _check_int(n, "n", 1)
     s = _check_int(size, "size", 16, 128)
@@ -640,9 +641,9 @@ def make_volumes(
         labels.append(cls[:take].astype(np.int32))
     masks_a = np.concatenate(masks)
     boxes = []
-    for mk in masks_a:  # tight inclusive 3D boxes
+    for mk in masks_a:  # tight 3D boxes, voxel edges
         zs, ys, xs = (np.flatnonzero(mk.any(axis=ax)) for ax in ((1, 2), (0, 2), (0, 1)))
-        boxes.append(np.array([[xs[0], ys[0], zs[0], xs[-1], ys[-1], zs[-1]]], np.float32))
+        boxes.append(np.array([[xs[0], ys[0], zs[0], xs[-1] + 1, ys[-1] + 1, zs[-1] + 1]], np.float32))
     return SyntheticVolumes(
         volumes=np.concatenate(vols),
         labels=np.concatenate(labels),
@@ -673,7 +674,8 @@ def write_folder(
     """Write single-label scenes in the ImageNet folder layout under ``root``.
 
     Writes ``ROOT/<split>/<class>/<stem>.png`` (RGB), ``ROOT/bbox/<split>/<stem>.xml`` (VOC/ImageNet XML,
-    0-based inclusive boxes), ``ROOT/masks/<split>/<class>/<stem>.png`` (0/255 grayscale) and
+    0-based inclusive boxes, converted from the pixel-edge boxes),
+    ``ROOT/masks/<split>/<class>/<stem>.png`` (0/255 grayscale) and
     ``ROOT/classes.txt`` (class order, since folder names do not sort in class order); ``stem`` is
     ``<split>_<index:06d>``. Each of the three split folders is built in a temporary folder and renamed into
     place (masks, then boxes, then images last), so ``ROOT/<split>`` only ever appears complete. Other splits
