@@ -43,10 +43,12 @@ __all__ = [
     "check_masks",
     "check_real",
     "check_choice",
+    "check_int",
     "check_optional_int",
     "as_size",
     "resolve_targets",
     "minmax",
+    "interp_matrix",
     "resize_maps",
     "check_boxes",
     "batch_boxes",
@@ -119,6 +121,16 @@ def check_choice(name: str, value: Any, choices: Sequence[str], hint: str = "") 
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"`{name}` must be one of {list(choices)}, got {value!r}{hint}")
     return value
+
+
+def check_int(value: Any, name: str, lo: int, hi: int | None = None) -> int:
+    """An int in [lo, hi] (``hi`` None: no upper bound) -> int; bools are rejected."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"`{name}` must be an int, got {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        rng = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
+        raise ValueError(f"`{name}` must be in {rng}, got {value}")
+    return int(value)
 
 
 def check_optional_int(name: str, value: Any, minimum: int) -> int | None:
@@ -383,16 +395,17 @@ def minmax(maps: Any, batch_dims: int = 1) -> np.ndarray:
     return out
 
 
-def _interp_matrix(n_out: int, n_in: int) -> np.ndarray:
-    """(n_out, n_in) half-pixel-centre linear interpolation weights (``tf.image.resize`` bilinear)."""
-    src = np.clip((np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5, 0.0, n_in - 1)
-    i0 = np.floor(src).astype(np.int64)
-    i1 = np.minimum(i0 + 1, n_in - 1)
-    t = src - i0
-    m = np.zeros((n_out, n_in), np.float64)
-    np.add.at(m, (np.arange(n_out), i0), 1.0 - t)
-    np.add.at(m, (np.arange(n_out), i1), t)
-    return m.astype(np.float32)
+def interp_matrix(n_out: int, n_in: int) -> np.ndarray:
+    """(n_out, n_in) float32 linear-interpolation weights, half-pixel centres, edge-clamped (as
+    ``tf.image.resize`` bilinear): ``out = m @ x`` resizes the axis of length ``n_in`` to ``n_out``."""
+    pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n_in - 1)
+    w = (pos - lo).astype(np.float32)
+    m = np.zeros((n_out, n_in), np.float32)
+    np.add.at(m, (np.arange(n_out), lo), 1 - w)
+    np.add.at(m, (np.arange(n_out), hi), w)
+    return m
 
 
 def resize_maps(maps: Any, size: Sequence[int]) -> np.ndarray:
@@ -429,7 +442,7 @@ def resize_maps(maps: Any, size: Sequence[int]) -> np.ndarray:
     for axis, s in zip(range(x.ndim - n, x.ndim), size, strict=True):
         if out.shape[axis] == s:
             continue
-        m = _interp_matrix(s, out.shape[axis])
+        m = interp_matrix(s, out.shape[axis])
         out = np.moveaxis(np.tensordot(m, np.moveaxis(out, axis, -2), axes=([1], [-2])), 0, -2)
         out = np.moveaxis(out, -2, axis)
     return np.ascontiguousarray(out, dtype=np.float32)
