@@ -1,7 +1,7 @@
 """:func:`refine`: the refinement pipeline over a batch in parallel worker processes, with a progress bar.
 
 Workers import only the NumPy side of hrcam (this package and :mod:`hrcam.arrays`), never TensorFlow, and
-never the caller's ``__main__`` (see :func:`_launchable_main`): ``refine(..., workers=2)`` works the same
+never the caller's ``__main__`` (see :func:`_main_hidden`): ``refine(..., workers=2)`` works the same
 from a script file, ``python -c``, a script piped to ``python -``, and a notebook.
 """
 
@@ -84,25 +84,31 @@ def _pool_context(start_method: str) -> Any:
 
 
 @contextlib.contextmanager
-def _launchable_main() -> Iterator[None]:
-    """While worker processes start, hide a ``__main__.__file__`` that names no file.
+def _main_hidden(always: bool) -> Iterator[None]:
+    """While worker processes start, hide the caller's ``__main__`` from them.
 
-    "spawn" and "forkserver" children re-run the parent's ``__main__`` from ``__main__.__file__`` (when
-    the parent was not started with ``-m``). For a script piped to ``python -`` that "file" is
-    ``<stdin>``: every child died (BrokenProcessPool). The tasks here live in this module and need nothing
-    from ``__main__``, so the children start without it; a real script file is still re-imported as
-    multiprocessing documents (guard its entry point with ``if __name__ == "__main__"``).
+    "spawn" and "forkserver" children (and the fork server itself) re-run the parent's ``__main__``: by
+    module name under ``python -m``, else from ``__main__.__file__``. For a script piped to ``python -``
+    that "file" is ``<stdin>`` and every child died (BrokenProcessPool); for a real script, every worker
+    re-imported it (TensorFlow included, if the script imports it). The tasks here live in this module and
+    need nothing from ``__main__``, so for refine()'s own pools (``always``) the children start without
+    it, whatever the caller is. For a caller's executor only a file that does not exist is hidden (the
+    caller's other tasks may need its ``__main__``).
     """
     main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    if main is None or path is None or getattr(main, "__spec__", None) is not None or os.path.isfile(path):
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if main is not None and k in main.__dict__}
+    path = saved.get("__file__")
+    fake = path is not None and saved.get("__spec__") is None and not os.path.isfile(path)
+    if main is None or not (always or fake):
         yield
         return
-    del main.__file__
+    main.__dict__.pop("__file__", None)
+    if "__spec__" in saved:
+        main.__spec__ = None
     try:
         yield
     finally:
-        main.__file__ = path
+        main.__dict__.update(saved)
 
 
 def _init_worker() -> None:
@@ -197,7 +203,7 @@ def _refine_parallel(
             )
         points: list[list[np.ndarray] | None] = [None] * len(starts)
         try:
-            with _launchable_main():  # workers (and the fork server) start during these submits
+            with _main_hidden(always=own):  # workers (and the fork server) start during these submits
                 futures = {
                     executor.submit(
                         _refine_chunk, inputs, outputs, s, min(s + chunk_size, B), params, keyset
@@ -255,10 +261,9 @@ def refine(
             ``"all"`` or None: every step of :data:`STEP_KEYS`, as :func:`hrcam.refine.pipeline` returns them.
         executor: an existing ``concurrent.futures`` executor to reuse (not shut down here).
         start_method: for the pool created here: ``"forkserver"`` (default) or ``"spawn"``; ``"fork"``
-            is accepted but can deadlock once TensorFlow is imported. Whatever the start method, the
-            workers need nothing from the caller's ``__main__``: this works from a script, ``python -c``,
-            ``python -`` (stdin) and notebooks alike; a script file is still re-imported by the workers
-            as multiprocessing does, so guard its entry point with ``if __name__ == "__main__"``.
+            is accepted but can deadlock once TensorFlow is imported. The pool's workers never import the
+            caller's ``__main__`` (nor TensorFlow): this works the same from a script, ``python -c``,
+            ``python -`` (stdin) and notebooks. With an ``executor``, its workers are the caller's.
         **params: the parameters of :func:`hrcam.refine.pipeline`.
 
     Returns:
