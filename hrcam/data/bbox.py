@@ -19,16 +19,8 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-from hrcam.arrays import (
-    as_size,
-    boxes_to_inclusive,
-    boxes_to_masks,
-    check_boxes,
-    clip_boxes,
-    inclusive_to_boxes,
-    masks_to_boxes,
-    scale_boxes,
-)
+from hrcam.arrays import as_size, boxes_to_inclusive, check_boxes, inclusive_to_boxes
+from hrcam.arrays.boxes import boxes_to_masks, clip_boxes, masks_to_boxes, scale_boxes  # re-exported
 from hrcam.io import write_text
 
 __all__ = [
