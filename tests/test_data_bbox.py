@@ -1,10 +1,17 @@
-"""Boxes: VOC/ImageNet XML reading, the inclusive-pixel convention, scaling, boxes <-> masks, real files."""
+"""Boxes: VOC/ImageNet XML reading, scaling, boxes <-> masks, real files.
+
+Boxes inside hrcam are pixel-edge boxes (hrcam.arrays); the expected values here are written in the files'
+inclusive pixel indices and compared through the two conversions (E: inclusive -> edges, I: edges ->
+inclusive).
+"""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from hrcam.arrays import boxes_to_inclusive as I  # noqa: E741
+from hrcam.arrays import inclusive_to_boxes as E
 from hrcam.data.bbox import (
     boxes_to_masks,
     clip_boxes,
@@ -29,8 +36,8 @@ def test_read_voc_xml_known_answer(tmp_path):
     assert (ann["width"], ann["height"], ann["filename"]) == (64, 48, "x.JPEG")
     assert ann["names"] == ["n001", "n002"]
     assert ann["boxes"].dtype == np.float32
-    np.testing.assert_array_equal(ann["boxes"], [[3, 5, 10, 20], [0, 0, 63, 31]])
-    np.testing.assert_array_equal(read_voc_xml(p, one_based=True)["boxes"][0], [2, 4, 9, 19])
+    np.testing.assert_array_equal(I(ann["boxes"]), [[3, 5, 10, 20], [0, 0, 63, 31]])
+    np.testing.assert_array_equal(I(read_voc_xml(p, one_based=True)["boxes"])[0], [2, 4, 9, 19])
 
 
 def test_read_voc_xml_errors(tmp_path):
@@ -51,32 +58,32 @@ def test_read_voc_xml_errors(tmp_path):
 
 def test_write_then_read_roundtrip(tmp_path):
     boxes = np.array([[1, 2, 30, 40], [5, 5, 5, 5]], np.float32)
-    write_voc_xml(tmp_path / "b.xml", boxes, ["cat", "dog & co"], (48, 64), filename="b.png")
+    write_voc_xml(tmp_path / "b.xml", E(boxes), ["cat", "dog & co"], (48, 64), filename="b.png")
     ann = read_voc_xml(tmp_path / "b.xml")
-    np.testing.assert_array_equal(ann["boxes"], boxes)
+    np.testing.assert_array_equal(I(ann["boxes"]), boxes)
     assert ann["names"] == ["cat", "dog & co"] and (ann["height"], ann["width"]) == (48, 64)
 
 
 def test_scale_boxes_uses_pixel_edges():
     full = np.array([[0, 0, 63, 63]], np.float32)
-    np.testing.assert_allclose(scale_boxes(full, 64, 224), [[0, 0, 223, 223]])
-    np.testing.assert_allclose(scale_boxes([10, 20, 29, 39], 64, 128), [[20, 40, 59, 79]])
+    np.testing.assert_allclose(I(scale_boxes(E(full), 64, 224)), [[0, 0, 223, 223]])
+    np.testing.assert_allclose(I(scale_boxes(E([10, 20, 29, 39]), 64, 128)), [[20, 40, 59, 79]])
     # (height, width) order: only the x coordinates scale when only the width changes.
-    np.testing.assert_allclose(scale_boxes([10, 20, 29, 39], (64, 64), (64, 128)), [[20, 20, 59, 39]])
+    np.testing.assert_allclose(I(scale_boxes(E([10, 20, 29, 39]), (64, 64), (64, 128))), [[20, 20, 59, 39]])
     rng = np.random.default_rng(0)
     b = np.sort(rng.uniform(0, 63, (20, 2, 2)), axis=1).transpose(0, 2, 1).reshape(20, 4)
     np.testing.assert_allclose(scale_boxes(scale_boxes(b, 64, 97), 97, 64), b, atol=1e-4)
 
 
 def test_boxes_to_masks_inclusive_pixel_count():
-    m = boxes_to_masks([np.array([[2, 3, 5, 4]])], (8, 10))
+    m = boxes_to_masks([E([[2, 3, 5, 4]])], (8, 10))
     assert m.shape == (1, 8, 10) and m.dtype == bool
     assert m.sum() == (5 - 2 + 1) * (4 - 3 + 1)
     assert m[0, 3, 2] and m[0, 4, 5] and not m[0, 5, 5] and not m[0, 3, 6]
     # Union of overlapping boxes, an image without boxes, and an (N, 4) array (one box per image).
-    m = boxes_to_masks([np.array([[0, 0, 3, 3], [2, 2, 5, 5]]), np.zeros((0, 4))], 8)
+    m = boxes_to_masks([E([[0, 0, 3, 3], [2, 2, 5, 5]]), np.zeros((0, 4))], 8)
     assert m[0].sum() == 16 + 16 - 4 and not m[1].any()
-    m = boxes_to_masks(np.array([[0, 0, 0, 0], [7, 7, 20, 20]]), 8)
+    m = boxes_to_masks(E([[0, 0, 0, 0], [7, 7, 20, 20]]), 8)
     assert m[0].sum() == 1 and m[1].sum() == 1 and m[1, 7, 7]
 
 
@@ -85,13 +92,13 @@ def test_masks_to_boxes_inverts_boxes_to_masks():
     lo = rng.integers(0, 30, (50, 2))
     hi = lo + rng.integers(0, 20, (50, 2))
     boxes = np.concatenate([lo, hi], axis=1).astype(np.float32)
-    back = masks_to_boxes(boxes_to_masks(boxes, (50, 50)))
+    back = I(masks_to_boxes(boxes_to_masks(E(boxes), (50, 50))))
     np.testing.assert_array_equal(back, boxes)
     assert np.isnan(masks_to_boxes(np.zeros((1, 4, 4), bool))).all()
 
 
 def test_clip_boxes():
-    np.testing.assert_array_equal(clip_boxes([[-3, 2, 70, 40]], (32, 64)), [[0, 2, 63, 31]])
+    np.testing.assert_array_equal(I(clip_boxes(E([[-3, 2, 70, 40]]), (32, 64))), [[0, 2, 63, 31]])
 
 
 @pytest.mark.needs_data
@@ -101,7 +108,7 @@ def test_real_tiny_imagenet_boxes(tiny_imagenet_root: Path):
     boxes = ds.boxes("val")
     assert len(boxes) == len(files) == 500
     assert all(b.shape == (1, 4) for b in boxes)
-    allb = np.concatenate(boxes)
+    allb = I(np.concatenate(boxes))
     assert allb.min() >= 0 and allb.max() <= 63
     assert np.all(allb[:, 2] >= allb[:, 0]) and np.all(allb[:, 3] >= allb[:, 1])
     # Each flat val XML names the class of the folder its image sits in.

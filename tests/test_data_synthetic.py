@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from hrcam.arrays import boxes_to_inclusive
 from hrcam.data.bbox import masks_to_boxes
 from hrcam.data.folder import FolderDataset, load_image_files
 from hrcam.data.synthetic import (
@@ -42,7 +43,7 @@ def test_shapes_dtypes_and_boxes_are_tight(scenes):
     assert not border
     for i in range(n):
         assert scenes.boxes[i].shape == (1, 4) and scenes.boxes[i].dtype == np.float32
-        np.testing.assert_array_equal(scenes.boxes[i][0], _tight_box(scenes.masks[i]))
+        np.testing.assert_array_equal(boxes_to_inclusive(scenes.boxes[i])[0], _tight_box(scenes.masks[i]))
         assert scenes.box_labels[i].tolist() == [scenes.labels[i]]
     # Object sizes: 16%..30% of the side as radius -> a sizable but not dominant area.
     area = scenes.masks.mean(axis=(1, 2))
@@ -103,7 +104,7 @@ def test_multi_label():
     for i in range(48):
         np.testing.assert_array_equal(s.box_labels[i], np.flatnonzero(s.labels[i]))
         for b, c in zip(s.boxes[i], s.box_labels[i], strict=True):
-            np.testing.assert_array_equal(b, _tight_box(s.masks[i, c]))
+            np.testing.assert_array_equal(boxes_to_inclusive(b)[0], _tight_box(s.masks[i, c]))
     with pytest.raises(ValueError, match="objects_per_image"):
         make_scenes(2, multi_label=True, objects_per_image=(3, 2))
 
@@ -143,7 +144,9 @@ def test_volumes():
     assert v.masks.any(axis=(1, 2, 3)).all()
     for m, b in zip(v.masks, v.boxes, strict=True):
         zs, ys, xs = np.nonzero(m)
-        np.testing.assert_array_equal(b[0], [xs.min(), ys.min(), zs.min(), xs.max(), ys.max(), zs.max()])
+        np.testing.assert_array_equal(
+            b[0] - [0, 0, 0, 1, 1, 1], [xs.min(), ys.min(), zs.min(), xs.max(), ys.max(), zs.max()]
+        )  # voxel-edge boxes: the end is one past the last voxel
     w = make_volumes(10, size=16, num_classes=3, seed=4)
     np.testing.assert_array_equal(v.volumes, w.volumes)
     assert not np.array_equal(v.volumes, make_volumes(10, size=16, num_classes=3, seed=5).volumes)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hrcam import ops
+from hrcam import arrays, ops
 
 
 def test_normalize_maps_per_map_and_constant_maps_become_zeros():
@@ -31,20 +31,48 @@ def test_resize_maps_2d_matches_tf_image_and_3d_is_separable():
     np.testing.assert_allclose(up[:, 3], ops.resize_maps(vol[:, 0], (10, 12)).numpy(), rtol=1e-5, atol=1e-6)
 
 
+def _resolve(targets, scores):
+    """The two-step target resolution: arrays.resolve_targets (boundary) + ops.select_classes (graph)."""
+    classes, multi = arrays.resolve_targets(targets, scores.shape[0], scores.shape[-1])
+    return ops.select_classes(scores, classes), multi
+
+
 def test_resolve_targets_forms():
     scores = tf.constant([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1]])
-    cls, multi = ops.resolve_targets(None, scores)
+    cls, multi = _resolve(None, scores)
     assert cls.numpy().tolist() == [[1], [0]] and not multi
-    assert ops.resolve_targets(2, scores)[0].numpy().tolist() == [[2], [2]]
-    assert ops.resolve_targets([0, 2], scores)[0].numpy().tolist() == [[0], [2]]
-    cls, multi = ops.resolve_targets([[0, 1], [2, 0]], scores)
+    assert _resolve(2, scores)[0].numpy().tolist() == [[2], [2]]
+    assert _resolve([0, 2], scores)[0].numpy().tolist() == [[0], [2]]
+    cls, multi = _resolve([[0, 1], [2, 0]], scores)
     assert multi and cls.shape == (2, 2)
     with pytest.raises(ValueError, match=r"out of range \[0, 2\]"):
-        ops.resolve_targets([0, 3], scores)
+        _resolve([0, 3], scores)
     with pytest.raises(ValueError, match="3 entries"):
-        ops.resolve_targets([0, 1, 2], scores)
+        _resolve([0, 1, 2], scores)
     with pytest.raises(TypeError, match="bool"):
-        ops.resolve_targets(True, scores)
+        _resolve(True, scores)
+
+
+def test_select_classes_negative_means_predicted_and_traces():
+    scores = tf.constant([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1]])
+    assert ops.select_classes(scores, None).numpy().tolist() == [[1], [0]]
+    both = ops.select_classes(scores, tf.constant([[-1, 2], [1, -1]]))
+    assert both.numpy().tolist() == [[1, 2], [1, 0]]
+    assert not hasattr(ops, "resolve_targets")  # one place for targets: hrcam.arrays
+    fn = tf.function(
+        ops.select_classes, input_signature=[tf.TensorSpec([None, 3]), tf.TensorSpec([None, None], tf.int32)]
+    )
+    assert fn(scores, tf.constant([[-1], [2]])).numpy().tolist() == [[1], [2]]
+
+
+def test_bool_images_are_zero_one_values():
+    # the old check rejected bool images (a dead `np_dtype is not bool` branch) and as_images gave 1/255
+    x = np.zeros((1, 2, 2, 1), bool)
+    x[0, 0, 0, 0] = True
+    assert ops.check_images(x) is x
+    out = ops.as_images(x).numpy()
+    assert out.dtype == np.float32 and out[0, 0, 0, 0] == 1.0 and out.sum() == 1.0
+    assert ops.as_images(tf.constant(x)).numpy().max() == 1.0
 
 
 def test_class_activation_maps_equals_numpy():

@@ -9,9 +9,9 @@ import pytest
 from matplotlib.figure import Figure
 from scipy import ndimage
 
-import hrcam.postprocessing as pp
+import hrcam.refine as pp
 from hrcam.plotting.pipeline_figure import PANELS
-from hrcam.plotting.pipeline_figure import pipeline as pipeline_figure
+from hrcam.plotting.pipeline_figure import plot_pipeline as pipeline_figure
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +76,11 @@ def test_bad_arguments(scene):
         pipeline_figure(img, low, high, steps=batch)
     with pytest.raises(ValueError, match="lacks"):
         pipeline_figure(img, low, high, steps={"merged": steps["merged"]})
+
+
+def test_the_figure_no_longer_shares_the_pipeline_computations_name():
+    import hrcam.plotting
+    import hrcam.plotting.pipeline_figure as module
+
+    assert not hasattr(module, "pipeline") and not hasattr(hrcam.plotting, "pipeline")
+    assert hrcam.plotting.plot_pipeline is pipeline_figure

@@ -449,3 +449,77 @@ def test_bad_arrays_raise_clear_errors(batch):
         refine(imgs, lows, highs, workers=0, progress=False, keys=("merged", "nope"))
     with pytest.raises(ValueError, match="`workers`"):
         refine(imgs, lows, highs, workers=-1, progress=False)
+
+
+# ------------------------------------------------------------------------------------------------
+# How the caller was started does not matter; no TensorFlow on the NumPy side
+# ------------------------------------------------------------------------------------------------
+_REFINE_SCRIPT = """
+import os
+import sys
+
+with open(os.environ["HRCAM_TEST_LOG"], "a") as f:  # once per process that runs this file
+    f.write("imported\\n")
+
+
+def main():
+    import numpy as np
+
+    from hrcam.postprocessing import pipeline, refine
+
+    rng = np.random.default_rng(0)
+    imgs = rng.random((4, 32, 32, 3)).astype(np.float32)
+    lows = rng.random((4, 4, 4)).astype(np.float32)
+    highs = rng.random((4, 32, 32)).astype(np.float32)
+    out = refine(imgs, lows, highs, workers=2, chunk_size=1, progress=False, start_method=sys.argv[-1])
+    assert np.array_equal(out["merged"], pipeline(imgs, lows, highs)["merged"])
+    print("refined", out["merged"].shape)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.parametrize(
+    "how, start_method",
+    [
+        ("stdin", "forkserver"),
+        ("stdin", "spawn"),
+        ("-c", "forkserver"),
+        ("file", "forkserver"),
+        ("file", "spawn"),
+    ],
+)
+def test_refine_workers_from_stdin_dash_c_and_a_file(how, start_method, tmp_path):
+    """`python -` used to die with BrokenProcessPool (the workers re-ran `<stdin>` as __main__), and the
+    workers of a script file re-imported the whole script: now they never import the caller's __main__."""
+    import os
+    import subprocess
+    import sys
+
+    log = tmp_path / "imports.log"
+    script = tmp_path / "script.py"
+    script.write_text(_REFINE_SCRIPT)
+    cmd, stdin = {
+        "stdin": ([sys.executable, "-", start_method], _REFINE_SCRIPT),
+        "-c": ([sys.executable, "-c", _REFINE_SCRIPT, start_method], None),
+        "file": ([sys.executable, str(script), start_method], None),
+    }[how]
+    env = {**os.environ, "HRCAM_TEST_LOG": str(log)}
+    res = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "refined (4, 32, 32)" in res.stdout
+    assert log.read_text().splitlines() == ["imported"]  # the caller only, no worker
+
+
+def test_numpy_side_imports_no_tensorflow():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, hrcam.postprocessing, hrcam.refine, hrcam.evaluation, hrcam.evaluation.localisation\n"
+        "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

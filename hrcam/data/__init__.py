@@ -2,8 +2,9 @@
 the shared tf.data pipeline and the paper's augmentation.
 
 Conventions: images NHWC uint8 [0, 255] at rest and float32 [0, 1] out of every ``tf.data`` pipeline; boxes
-``(xmin, ymin, xmax, ymax)`` float32 in 0-based inclusive pixel indices (see :mod:`hrcam.data.bbox`); sizes
-``(height, width)``. This package imports nothing from the higher layers (models, saliency, training, export,
+float32 ``(x0, y0, x1, y1)`` in pixel-edge coordinates, hrcam's one box convention (:mod:`hrcam.arrays`; XML
+files' inclusive indices are converted by :mod:`hrcam.data.bbox`); sizes ``(height, width)``.
+This package imports nothing from the higher layers (models, saliency, training, export,
 cli) and does no work at import time.
 """
 

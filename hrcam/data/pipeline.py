@@ -27,9 +27,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hrcam.ops import as_images, check_images
+from hrcam.arrays import check_images
+from hrcam.ops import as_images
 
-__all__ = ["finish_dataset", "from_arrays", "SHUFFLE_BUFFER_LIMIT"]
+__all__ = ["finish_dataset", "from_arrays", "InMemoryData", "SHUFFLE_BUFFER_LIMIT"]
 
 #: Largest shuffle buffer of *decoded* images (cached datasets); file-name shuffles are always complete.
 SHUFFLE_BUFFER_LIMIT = 20_000
@@ -120,24 +121,15 @@ def finish_dataset(
     return ds.with_options(options).prefetch(autotune)
 
 
-def from_arrays(
-    images: Any,
-    labels: Any,
-    batch_size: int,
-    *,
-    shuffle: bool = False,
-    augment: Callable[..., Any] | None = None,
-    seed: int | None = 0,
-    drop_remainder: bool = False,
-    one_hot: int | None = None,
-    deterministic: bool = True,
-) -> tf.data.Dataset:
+def from_arrays(images: Any, labels: Any, batch_size: int, **options: Any) -> tf.data.Dataset:
     """A batched dataset from in-memory arrays, through the same tail as folder datasets.
 
     Args:
         images: (N, H, W, C) or (N, D, H, W, C), uint8 [0, 255] or float in [0, 1].
         labels: (N,) int class indices or (N, C) multi-hot.
-        the rest: as in :func:`finish_dataset`.
+        batch_size: images per batch.
+        **options: the keyword options of :func:`finish_dataset` (``shuffle``, ``augment``, ``cache``,
+            ``seed``, ``drop_remainder``, ``one_hot``, ``deterministic``).
 
     Returns:
         ``tf.data.Dataset`` of ``(images float32 [0, 1], labels)``.
@@ -147,7 +139,7 @@ def from_arrays(
     if x.ndim not in (4, 5):
         raise ValueError(f"`images` must be (N, H, W, C) or (N, D, H, W, C), got shape {x.shape}")
     check_images(x, name="images", rank=x.ndim)  # dtype, empty batch, float range [0, 1]
-    if x.dtype.kind == "f":
+    if x.dtype.kind == "f" or x.dtype == bool:  # bool pixels are 0/1 values
         x = x.astype(np.float32, copy=False)
     elif x.dtype != np.uint8:
         raise TypeError(f"`images` must be uint8 or float in [0, 1], got dtype {x.dtype}")
@@ -158,14 +150,27 @@ def from_arrays(
     if y.dtype.kind not in "iub":
         raise TypeError(f"`labels` must be integers (class indices or multi-hot 0/1), got dtype {y.dtype}")
     ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
-    return finish_dataset(
-        ds,
-        num_examples=len(x),
-        batch_size=batch_size,
-        shuffle=shuffle,
-        augment=augment,
-        seed=seed,
-        drop_remainder=drop_remainder,
-        one_hot=one_hot,
-        deterministic=deterministic,
-    )
+    return finish_dataset(ds, num_examples=len(x), batch_size=batch_size, **options)
+
+
+class InMemoryData:
+    """Mixin of the in-memory data containers (synthetic scenes and volumes): :meth:`dataset`.
+
+    The container has ``labels``, ``num_classes`` and the array named by ``_inputs`` (``"images"``).
+    """
+
+    _inputs = "images"
+
+    def dataset(self, batch_size: int, one_hot: bool | int | None = None, **options: Any) -> tf.data.Dataset:
+        """A batched ``tf.data.Dataset`` of ``(inputs float32 in [0, 1], labels)`` (:func:`from_arrays`).
+
+        Labels are int32 (B,), float32 (B, C) one-hot with ``one_hot=True`` (C = ``num_classes``) or
+        ``one_hot=C``, or float32 (B, C) multi-hot for multi-label data. ``options``: the keyword options of
+        :func:`finish_dataset` (``shuffle``, ``augment``, ``seed``, ``drop_remainder``, ...).
+        """
+        if one_hot is True:
+            one_hot = self.num_classes  # type: ignore[attr-defined]
+        elif one_hot is False:
+            one_hot = None
+        inputs = getattr(self, self._inputs)
+        return from_arrays(inputs, self.labels, batch_size, one_hot=one_hot, **options)  # type: ignore[attr-defined]

@@ -1,13 +1,13 @@
 """Localisation metrics, vectorised over a batch: masks to boxes, CASM's LE/OM/F1, box accuracy at IoU
-thresholds, MaxBoxAccV2, the pointing game (TorchRay protocol) and the energy-based pointing game.
+thresholds and MaxBoxAccV2. The pointing games are in :mod:`hrcam.evaluation.pointing` (re-exported here),
+``boxes_to_masks`` in :mod:`hrcam.arrays` (re-exported here).
 
-**Box convention.** Boxes are float ``(x_min, y_min, x_max, y_max)`` in pixel-edge coordinates: pixel
-(row r, column c) covers ``[c, c + 1) x [r, r + 1)``, a box covers the pixels whose centres lie in
-``[x_min, x_max) x [y_min, y_max)``, and its area is ``(x_max - x_min) * (y_max - y_min)``. So the tight box
-of columns c0..c1 and rows r0..r1 (inclusive) is ``(c0, r0, c1 + 1, r1 + 1)``, and an integer box
-``(x0, y0, x1, y1)`` is the slice ``[y0:y1, x0:x1]``, exactly how CASM's ``score.py`` rasterises its
-ground-truth boxes (pass boxes already scaled to the map's resolution, e.g. by CASM's Resize(224) +
-CenterCrop mapping, truncated to ints as CASM does for an exact reproduction).
+**Box convention**: hrcam's one convention (:mod:`hrcam.arrays`), float ``(x_min, y_min, x_max, y_max)``
+in pixel-edge coordinates: a box covers the pixels whose centres lie in ``[x_min, x_max) x [y_min,
+y_max)``, its area is ``(x_max - x_min) * (y_max - y_min)``, and an integer box ``(x0, y0, x1, y1)`` is the
+slice ``[y0:y1, x0:x1]``, exactly how CASM's ``score.py`` rasterises its ground-truth boxes (pass boxes
+already scaled to the map's resolution, e.g. by CASM's Resize(224) + CenterCrop mapping, truncated to
+ints as CASM does for an exact reproduction).
 
 **Ground truth** is one entry per image: a list of B array-likes of shape (n_i, 4) (several boxes per
 image; n_i >= 1 for the box metrics), or an array (B, 4) (one box each) or (B, n, 4).
@@ -17,149 +17,43 @@ Only NumPy/SciPy: TensorFlow tensors are accepted (converted) but never imported
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from numbers import Real
 from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
+from hrcam.arrays import (
+    batch_boxes,
+    check_boxes,
+    check_maps,
+    check_real,
+    describe,
+    minmax,
+    raster_ranges,
+    to_array,
+)
+from hrcam.arrays import boxes_to_masks as boxes_to_masks
+from hrcam.evaluation.pointing import default_tolerance as default_tolerance
+from hrcam.evaluation.pointing import energy_pointing_game as energy_pointing_game
+from hrcam.evaluation.pointing import pointing_game as pointing_game
+
 __all__ = [
     "binarize_casm",
     "mask_to_box",
-    "boxes_to_masks",
     "box_iou",
     "localization_scores",
     "box_accuracy",
     "max_box_acc_v2",
-    "pointing_game",
-    "energy_pointing_game",
-    "default_tolerance",
 ]
 
 _CASM_EPS = 1e-6  # CASM's epsilon in the F1 formula and the threshold clamp
-
-
-# --------------------------------------------------------------------------------------------------
-# Validation
-# --------------------------------------------------------------------------------------------------
-def _describe(x: Any) -> str:
-    shape = getattr(x, "shape", None)
-    dtype = getattr(x, "dtype", type(x).__name__)
-    return f"shape {tuple(shape) if shape is not None else '?'} and dtype {dtype}"
-
-
-def _as_array(x: Any, name: str) -> np.ndarray:
-    if hasattr(x, "numpy") and callable(x.numpy) and not isinstance(x, np.ndarray):
-        x = x.numpy()  # an eager tensor
-    try:
-        arr = np.asarray(x)
-    except (ValueError, TypeError) as err:
-        raise TypeError(f"`{name}` must be array-like, got {type(x).__name__}: {err}") from None
-    return arr
-
-
-def _check_maps(x: Any, name: str = "maps", unit: bool = False) -> np.ndarray:
-    """(B, H, W) finite real maps -> float32; ``unit`` also requires values in [0, 1]."""
-    arr = _as_array(x, name)
-    if arr.dtype == bool:
-        arr = arr.astype(np.float32)
-    if arr.dtype.kind not in "uif":
-        raise TypeError(f"`{name}` must hold real numbers, got {_describe(arr)}")
-    if arr.ndim != 3:
-        hint = " (a single map? add a batch axis: m[None])" if arr.ndim == 2 else ""
-        raise ValueError(f"`{name}` must have shape (batch, height, width), got {_describe(arr)}{hint}")
-    if arr.size == 0:
-        raise ValueError(f"`{name}` is empty: {_describe(arr)}")
-    arr = arr.astype(np.float32, copy=False)
-    lo, hi = float(arr.min()), float(arr.max())
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ValueError(f"`{name}` contains NaN or infinite values ({_describe(arr)})")
-    if unit and (lo < 0 or hi > 1):
-        raise ValueError(
-            f"`{name}` must be in [0, 1] (min-max normalise CAMs first), got values in [{lo:.4g}, {hi:.4g}]"
-        )
-    return arr
-
-
-def _check_masks(x: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
-    arr = _as_array(x, name)
-    if arr.dtype.kind not in "buif":
-        raise TypeError(f"`{name}` must be a boolean or 0/1 mask array, got {_describe(arr)}")
-    if arr.shape != shape:
-        raise ValueError(f"`{name}` must have the maps' shape {shape}, got {_describe(arr)}")
-    return arr != 0
-
-
-def _check_real(name: str, value: Any, lo: float, hi: float) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
-        raise TypeError(f"`{name}` must be a real number, got {type(value).__name__} {value!r}")
-    v = float(value)
-    if not (lo <= v <= hi):
-        raise ValueError(f"`{name}` must be in [{lo:g}, {hi:g}], got {value!r}")
-    return v
 
 
 def _check_connectivity(connectivity: Any) -> int:
     if connectivity not in (4, 8) or isinstance(connectivity, bool):
         raise ValueError(f"`connectivity` must be 4 or 8, got {connectivity!r}")
     return int(connectivity)
-
-
-def _check_boxes(x: Any, name: str) -> np.ndarray:
-    arr = _as_array(x, name)
-    if arr.dtype.kind not in "uif":
-        raise TypeError(f"`{name}` must hold numbers, got {_describe(arr)}")
-    arr = arr.astype(np.float64).reshape(-1, 4) if arr.size else np.zeros((0, 4))
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"`{name}` contains NaN or infinite coordinates")
-    bad = (arr[:, 2] < arr[:, 0]) | (arr[:, 3] < arr[:, 1])
-    if bad.any():
-        raise ValueError(
-            f"`{name}` boxes must be (x_min, y_min, x_max, y_max) with max >= min, got {arr[bad][0].tolist()}"
-        )
-    return arr
-
-
-def _flatten_gt(gt_boxes: Any, batch: int, name: str = "gt_boxes", allow_empty: bool = False):
-    """-> (boxes (G, 4) float64, owner (G,) image index, counts (B,)); boxes grouped by image."""
-    if isinstance(gt_boxes, np.ndarray) or hasattr(gt_boxes, "numpy"):
-        arr = _as_array(gt_boxes, name)
-        if arr.ndim == 2 and arr.shape[-1] == 4:
-            arr = arr[:, None, :]
-        if arr.ndim != 3 or arr.shape[-1] != 4:
-            raise ValueError(f"`{name}` as an array must be (B, 4) or (B, n, 4), got {_describe(arr)}")
-        per_image = list(arr)
-    elif isinstance(gt_boxes, Sequence) and not isinstance(gt_boxes, (str, bytes)):
-        per_image = list(gt_boxes)
-    else:
-        raise TypeError(
-            f"`{name}` must be a list of B (n_i, 4) arrays or a (B, n, 4) array, got {type(gt_boxes)}"
-        )
-    if len(per_image) != batch:
-        raise ValueError(f"`{name}` has {len(per_image)} entries but there are {batch} maps")
-    boxes = [_check_boxes(b, f"{name}[{i}]") for i, b in enumerate(per_image)]
-    counts = np.array([len(b) for b in boxes], dtype=np.int64)
-    if not allow_empty and (counts == 0).any():
-        raise ValueError(f"`{name}[{int(np.argmin(counts))}]` has no box; every image needs at least one")
-    flat = np.concatenate(boxes, axis=0) if boxes else np.zeros((0, 4))
-    owner = np.repeat(np.arange(batch), counts)
-    return flat, owner, counts
-
-
-def _raster(boxes: np.ndarray, H: int, W: int) -> tuple[np.ndarray, ...]:
-    """Pixel index ranges [c0, c1) x [r0, r1) covered by boxes (pixel centres inside), clipped."""
-    c0 = np.clip(np.ceil(boxes[:, 0] - 0.5), 0, W).astype(np.int64)
-    r0 = np.clip(np.ceil(boxes[:, 1] - 0.5), 0, H).astype(np.int64)
-    c1 = np.clip(np.ceil(boxes[:, 2] - 0.5), 0, W).astype(np.int64)
-    r1 = np.clip(np.ceil(boxes[:, 3] - 0.5), 0, H).astype(np.int64)
-    return c0, r0, np.maximum(c1, c0), np.maximum(r1, r0)
-
-
-def default_tolerance(shape: Sequence[int]) -> float:
-    """The pointing game's tolerance: 15 px at 224 x 224, scaled by sqrt(H * W) / 224."""
-    return 15.0 * math.sqrt(shape[0] * shape[1]) / 224.0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -178,7 +72,7 @@ def binarize_casm(maps: Any) -> np.ndarray:
     Returns:
         (B, H, W) bool.
     """
-    m = _check_maps(maps, unit=True)
+    m = check_maps(maps, unit=True)
     return _binarize_casm(m)
 
 
@@ -249,7 +143,7 @@ def mask_to_box(
         (B, 4) float64 boxes ``(x_min, y_min, x_max, y_max)`` (pixel edges, see the module docstring);
         an empty binary mask gives the zero-area box (0, 0, 0, 0).
     """
-    m = _check_maps(masks, "masks", unit=True)
+    m = check_maps(masks, "masks", unit=True)
     connectivity = _check_connectivity(connectivity)
     if rule == "casm":
         if threshold is not None:
@@ -260,36 +154,10 @@ def mask_to_box(
     elif rule == "threshold":
         if threshold is None:
             raise ValueError("rule='threshold' needs a `threshold` in [0, 1], got None")
-        binary = m >= np.float32(_check_real("threshold", threshold, 0.0, 1.0))
+        binary = m >= np.float32(check_real("threshold", threshold, 0.0, 1.0))
     else:
         raise ValueError(f"`rule` must be 'casm' or 'threshold', got {rule!r}")
     return _largest_component_boxes(binary, connectivity)
-
-
-def boxes_to_masks(boxes: Any, shape: Sequence[int]) -> np.ndarray:
-    """Rasterise each image's boxes (their union) onto an (H, W) grid by pixel centres.
-
-    Args:
-        boxes: one entry per image (see the module docstring); images may have no box.
-        shape: (H, W).
-
-    Returns:
-        (B, H, W) bool masks.
-    """
-    if len(shape) != 2:
-        raise ValueError(f"`shape` must be (H, W), got {shape!r}")
-    H, W = int(shape[0]), int(shape[1])
-    n = len(boxes) if not isinstance(boxes, np.ndarray) else boxes.shape[0]
-    flat, owner, _ = _flatten_gt(boxes, n, "boxes", allow_empty=True)
-    c0, r0, c1, r1 = _raster(flat, H, W)
-    keep = (c1 > c0) & (r1 > r0)
-    diff = np.zeros((n, H + 1, W + 1), dtype=np.int32)  # 2-D difference array: +1/-1 at the corners
-    o = owner[keep]
-    np.add.at(diff, (o, r0[keep], c0[keep]), 1)
-    np.add.at(diff, (o, r0[keep], c1[keep]), -1)
-    np.add.at(diff, (o, r1[keep], c0[keep]), -1)
-    np.add.at(diff, (o, r1[keep], c1[keep]), 1)
-    return diff.cumsum(axis=1).cumsum(axis=2)[:, :H, :W] > 0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -317,8 +185,8 @@ def box_iou(boxes_a: Any, boxes_b: Any) -> np.ndarray:
     Returns:
         (N, M) float64 in [0, 1]; 0 where both boxes have zero area.
     """
-    a = _check_boxes(boxes_a, "boxes_a")
-    b = _check_boxes(boxes_b, "boxes_b")
+    a = check_boxes(boxes_a, "boxes_a")
+    b = check_boxes(boxes_b, "boxes_b")
     return _pair_iou(a[:, None, :], b[None, :, :])
 
 
@@ -358,17 +226,17 @@ def localization_scores(
         dict of (B,) arrays: ``LE``, ``OM``, ``F1``, ``F1a``, ``IoU`` (best rectangle IoU), ``hit``
         (bool) and ``boxes`` (B, 4), the predicted rectangles.
     """
-    m = _check_maps(maps, unit=True)
+    m = check_maps(maps, unit=True)
     B, H, W = m.shape
     boxes = mask_to_box(m, rule=rule, threshold=threshold)
-    gt, owner, counts = _flatten_gt(gt_boxes, B)
+    gt, owner, counts = batch_boxes(gt_boxes, B, "gt_boxes")
     if correct is not None:
-        corr = _as_array(correct, "correct")
+        corr = to_array(correct, "correct")
         if corr.shape != (B,):
-            raise ValueError(f"`correct` must have shape ({B},), got {_describe(corr)}")
+            raise ValueError(f"`correct` must have shape ({B},), got {describe(corr)}")
         corr = corr.astype(bool)
 
-    c0, r0, c1, r1 = _raster(gt, H, W)
+    c0, r0, c1, r1 = raster_ranges(gt, H, W)
     degenerate = (c1 <= c0) | (r1 <= r0)
     area = (gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1])
     integral = np.zeros((B, H + 1, W + 1), dtype=np.float64)
@@ -427,29 +295,21 @@ def box_accuracy(
         dict with ``iou`` (B,) best IoU, ``hits`` (B, T) bool, ``accuracy`` (T,) mean of ``hits`` and
         ``thresholds`` (T,).
     """
-    thr = np.asarray([_check_real("thresholds", t, 0.0, 1.0) for t in thresholds], dtype=np.float64)
+    thr = np.asarray([check_real("thresholds", t, 0.0, 1.0) for t in thresholds], dtype=np.float64)
     if thr.size == 0:
         raise ValueError("`thresholds` is empty")
     if isinstance(pred_boxes, np.ndarray) and pred_boxes.ndim == 2:
         batch = pred_boxes.shape[0]
     else:
         batch = len(pred_boxes)
-    pf, po, pc = _flatten_gt(pred_boxes, batch, "pred_boxes", allow_empty=True)
-    gf, go, gc = _flatten_gt(gt_boxes, batch, "gt_boxes")
+    pf, po, pc = batch_boxes(pred_boxes, batch, "pred_boxes", allow_empty=True)
+    gf, go, gc = batch_boxes(gt_boxes, batch, "gt_boxes")
     pp = _pad_boxes(pf, po, pc)  # (B, P, 4)
     gp = _pad_boxes(gf, go, gc)  # (B, G, 4)
     iou = _pair_iou(pp[:, :, None, :], gp[:, None, :, :])  # NaN padding gives NaN -> 0 below
     iou = np.where(np.isnan(iou), 0.0, iou).reshape(batch, -1).max(axis=1)
     hits = iou[:, None] >= thr[None, :]
     return {"iou": iou, "hits": hits, "accuracy": hits.mean(axis=0), "thresholds": thr}
-
-
-def _minmax(m: np.ndarray) -> np.ndarray:
-    flat = m.reshape(m.shape[0], -1)
-    lo = flat.min(axis=1)
-    span = flat.max(axis=1) - lo
-    scale = np.divide(1.0, span, out=np.zeros_like(span), where=span > 0)
-    return (m - lo[:, None, None]) * scale[:, None, None]
 
 
 def max_box_acc_v2(
@@ -485,16 +345,16 @@ def max_box_acc_v2(
         ``best_threshold`` (n_delta,) the tau reaching it, ``accuracy`` (n_delta, n_tau) the whole curve,
         ``best_iou`` (n_tau, B), ``thresholds`` and ``iou_thresholds``.
     """
-    m = _minmax(_check_maps(maps))
+    m = minmax(check_maps(maps))
     B = m.shape[0]
     connectivity = _check_connectivity(connectivity)
     taus = np.arange(0.0, 1.0, 0.01) if thresholds is None else np.asarray(thresholds, dtype=np.float64)
     if taus.ndim != 1 or taus.size == 0 or not np.all(np.isfinite(taus)):
         raise ValueError(f"`thresholds` must be a non-empty 1-D sequence of numbers, got {thresholds!r}")
-    deltas = np.asarray([_check_real("iou_thresholds", t, 0.0, 1.0) for t in iou_thresholds])
+    deltas = np.asarray([check_real("iou_thresholds", t, 0.0, 1.0) for t in iou_thresholds])
     if deltas.size == 0:
         raise ValueError("`iou_thresholds` is empty")
-    gf, go, gc = _flatten_gt(gt_boxes, B)
+    gf, go, gc = batch_boxes(gt_boxes, B, "gt_boxes")
     gp = _pad_boxes(gf, go, gc)
     struct = _structure(connectivity)
     best = np.zeros((taus.size, B), dtype=np.float64)
@@ -524,80 +384,3 @@ def max_box_acc_v2(
         "thresholds": taus,
         "iou_thresholds": deltas,
     }
-
-
-# --------------------------------------------------------------------------------------------------
-# Pointing games
-# --------------------------------------------------------------------------------------------------
-def pointing_game(
-    maps: Any, gt_masks: Any, tolerance: float | None = None, classes: Any = None
-) -> dict[str, Any]:
-    """The pointing game with TorchRay's protocol (Zhang et al., IJCV 2018).
-
-    The point is each map's maximum (the first in row-major order on ties). It is a hit when some
-    ground-truth pixel q satisfies ``|p - q|^2 < tolerance^2`` (strict, as TorchRay's ``PointingGame``).
-    Images whose ground-truth mask is empty are not scored (``valid`` False).
-
-    Args:
-        maps: (B, H, W) real saliency maps at the image's resolution.
-        gt_masks: (B, H, W) bool object masks (e.g. :func:`boxes_to_masks` of the class's boxes).
-        tolerance: pixels; None: 15 at 224 x 224, scaled by sqrt(H * W) / 224 (:func:`default_tolerance`).
-        classes: optional (B,) class ids of the (image, class) pairs: the accuracy is then TorchRay's
-            mean of per-class accuracies (over the classes present).
-
-    Returns:
-        dict with ``hit`` (B,) bool, ``point`` (B, 2) int (x, y), ``valid`` (B,) bool, ``tolerance``,
-        ``accuracy`` (float; NaN when nothing is valid) and, with ``classes``, ``class_accuracy``
-        ({class: accuracy}).
-    """
-    m = _check_maps(maps)
-    B, H, W = m.shape
-    gt = _check_masks(gt_masks, "gt_masks", m.shape)
-    tol = (
-        default_tolerance((H, W)) if tolerance is None else _check_real("tolerance", tolerance, 0.0, math.inf)
-    )
-    idx = m.reshape(B, -1).argmax(axis=1)
-    py, px = np.divmod(idx, W)
-    d2 = (np.arange(H)[None, :, None] - py[:, None, None]) ** 2 + (
-        np.arange(W)[None, None, :] - px[:, None, None]
-    ) ** 2
-    hit = ((d2 < tol * tol) & gt).reshape(B, -1).any(axis=1)
-    valid = gt.reshape(B, -1).any(axis=1)
-    out: dict[str, Any] = {
-        "hit": hit & valid,
-        "point": np.stack([px, py], axis=1),
-        "valid": valid,
-        "tolerance": tol,
-    }
-    if classes is None:
-        out["accuracy"] = float(hit[valid].mean()) if valid.any() else math.nan
-    else:
-        cls = _as_array(classes, "classes")
-        if cls.shape != (B,) or cls.dtype.kind not in "iu":
-            raise ValueError(f"`classes` must be ({B},) integer class ids, got {_describe(cls)}")
-        per_class = {int(c): float(hit[valid & (cls == c)].mean()) for c in np.unique(cls[valid])}
-        out["class_accuracy"] = per_class
-        out["accuracy"] = float(np.mean(list(per_class.values()))) if per_class else math.nan
-    return out
-
-
-def energy_pointing_game(maps: Any, gt_masks: Any) -> np.ndarray:
-    """Energy-based pointing game (Score-CAM, Wang et al. 2020): the share of the map's mass on the object.
-
-    ``sum(m * gt) / sum(m)`` per image (Quantus' RelevanceMassAccuracy); an all-zero map scores 0.
-
-    Args:
-        maps: (B, H, W) non-negative saliency maps (clip or normalise raw CAMs first).
-        gt_masks: (B, H, W) bool object masks (e.g. the union of the class's boxes).
-
-    Returns:
-        (B,) float64 in [0, 1].
-    """
-    m = _check_maps(maps)
-    if float(m.min()) < 0:
-        raise ValueError(f"`maps` must be non-negative for the energy game, got min {float(m.min()):.4g}")
-    gt = _check_masks(gt_masks, "gt_masks", m.shape)
-    B = m.shape[0]
-    total = m.reshape(B, -1).sum(axis=1, dtype=np.float64)
-    inside = np.where(gt, m, 0).reshape(B, -1).sum(axis=1, dtype=np.float64)
-    return np.divide(inside, total, out=np.zeros(B), where=total > 0)

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from hrcam.arrays import minmax, resize_maps
+
 __all__ = ["ScoringData", "BASELINES", "MODEL_METHODS", "method_maps", "score_maps", "score_methods"]
 
 BASELINES = ("center", "full")
@@ -53,11 +55,7 @@ def _center_map(n: int, h: int, w: int) -> np.ndarray:
 
 
 def _upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    import tensorflow as tf
-
-    from hrcam import ops
-
-    return ops.normalize_maps(ops.resize_maps(tf.convert_to_tensor(maps, tf.float32), size)).numpy()
+    return minmax(resize_maps(maps, size))
 
 
 def method_maps(

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from hrcam.evaluation.localisation import _as_array, _check_maps, _describe
+from hrcam.arrays import check_maps, describe, to_array
 
 __all__ = [
     "continuous_iou",
@@ -58,10 +58,10 @@ F1_THRESHOLDS = (0.25, 0.5, 0.75)  # "Mean F1"
 
 def _pair(maps: Any, gt_masks: Any) -> tuple[np.ndarray, np.ndarray]:
     """Validate (B, H, W) maps and ground truth in [0, 1]; return them as float64 (B, N)."""
-    m = _check_maps(maps, "maps", unit=True)
-    s = _check_maps(gt_masks, "gt_masks", unit=True)
+    m = check_maps(maps, "maps", unit=True)
+    s = check_maps(gt_masks, "gt_masks", unit=True)
     if s.shape != m.shape:
-        raise ValueError(f"`gt_masks` must have the maps' shape {m.shape}, got {_describe(s)}")
+        raise ValueError(f"`gt_masks` must have the maps' shape {m.shape}, got {describe(s)}")
     B = m.shape[0]
     return m.reshape(B, -1).astype(np.float64), s.reshape(B, -1).astype(np.float64)
 
@@ -184,11 +184,11 @@ def saliency_metric(maps: Any, masked_probs: Any, labels: Any) -> np.ndarray:
     Returns:
         (B,) float64; lower is better. ``inf`` when the labels' probability is 0.
     """
-    m = _check_maps(maps, "maps", unit=True)
+    m = check_maps(maps, "maps", unit=True)
     B = m.shape[0]
-    p = _as_array(masked_probs, "masked_probs")
+    p = to_array(masked_probs, "masked_probs")
     if p.ndim != 2 or p.shape[0] != B or p.dtype.kind not in "uif":
-        raise ValueError(f"`masked_probs` must be ({B}, C) probabilities, got {_describe(p)}")
+        raise ValueError(f"`masked_probs` must be ({B}, C) probabilities, got {describe(p)}")
     p = p.astype(np.float64)
     if isinstance(labels, np.ndarray) and labels.ndim == 1:
         labels = labels.tolist()

@@ -1,7 +1,8 @@
-"""The refinement pipeline's step-by-step figure (the original's ``utils/plotting.py::pipeline``).
+"""The refinement pipeline's step-by-step figure, :func:`plot_pipeline` (the original's
+``utils/plotting.py::pipeline``; renamed so the figure and the computation no longer share a name).
 
 Unlike the original, which recomputed every step itself, the figure is drawn from the dict that
-:func:`hrcam.postprocessing.pipeline` returns: what you see is exactly what the pipeline computed. No
+:func:`hrcam.refine.pipeline` returns: what you see is exactly what the pipeline computed. No
 pyplot state is touched; the result is a ``matplotlib.figure.Figure`` (``fig.savefig(path)`` renders it).
 """
 
@@ -14,7 +15,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import ConnectionPatch
 
-__all__ = ["pipeline", "PANELS"]
+from hrcam.arrays import to_array
+
+__all__ = ["plot_pipeline", "PANELS"]
 
 PANELS = (
     "Original image",
@@ -33,7 +36,7 @@ PANELS = (
 
 
 def _single(x: Any, name: str, ndim: int) -> np.ndarray:
-    arr = np.asarray(x.numpy() if hasattr(x, "numpy") and not isinstance(x, np.ndarray) else x)
+    arr = to_array(x, name)
     if arr.ndim == ndim + 1 and arr.shape[0] == 1:
         arr = arr[0]
     if arr.ndim != ndim:
@@ -52,7 +55,7 @@ def _display_image(img: Any) -> np.ndarray:
     return arr[..., 0] if arr.shape[-1] == 1 else arr[..., :3]
 
 
-def pipeline(
+def plot_pipeline(
     img: Any,
     low: Any,
     high: Any,
@@ -73,18 +76,18 @@ def pipeline(
     Args:
         img: one image (H, W, C) or (1, H, W, C), uint8 or float in [0, 1].
         low: its low-res CAM (h, w). high: its high-res CAM (H, W).
-        steps: the dict :func:`hrcam.postprocessing.pipeline` returned for this image; None: it is
+        steps: the dict :func:`hrcam.refine.pipeline` returned for this image; None: it is
             computed here, once, with ``**params``.
         cmap: colormap of the CAM panels.
         panel_size: inches per panel.
         arrows: join consecutive panels of a row with arrows, as the original figure.
-        **params: parameters of :func:`hrcam.postprocessing.pipeline` (only when ``steps`` is None).
+        **params: parameters of :func:`hrcam.refine.pipeline` (only when ``steps`` is None).
 
     Returns:
         A ``matplotlib.figure.Figure`` with 12 axes titled as :data:`PANELS`.
     """
     if steps is None:
-        from hrcam.postprocessing import pipeline as run_pipeline
+        from hrcam.refine import pipeline as run_pipeline
 
         steps = run_pipeline(img, low, high, **params)
     elif params:
@@ -92,13 +95,11 @@ def pipeline(
             f"pipeline parameters {sorted(params)} are only used when `steps` is None; "
             "`steps` was already computed with its own parameters"
         )
-    from hrcam.postprocessing import STEP_KEYS
+    from hrcam.refine import STEP_KEYS
 
     missing = set(STEP_KEYS) - {"edges"} - set(steps)  # every step the panels draw
     if missing:
-        raise ValueError(
-            f"`steps` lacks {sorted(missing)}; pass the dict returned by hrcam.postprocessing.pipeline"
-        )
+        raise ValueError(f"`steps` lacks {sorted(missing)}; pass the dict returned by hrcam.refine.pipeline")
     merged = np.asarray(steps["merged"])
     if merged.ndim != 2:
         raise ValueError(
