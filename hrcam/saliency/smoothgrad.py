@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 
 from hrcam.saliency.base import SaliencyMethod, check_channel_reduce, reduce_channels
+from hrcam.saliency.gradients_util import class_scores, num_targets, stacked_gradients
 
 __all__ = ["SmoothGrad"]
 
@@ -19,8 +22,8 @@ class SmoothGrad(SaliencyMethod):
     predicted class (``target_class=None``) and the returned ``preds`` come from the noise-free image.
 
     Args:
-        model, mode, batch_size, normalize, use_logits: see :class:`~hrcam.saliency.base.SaliencyMethod`.
-        layer: ignored.
+        **kwargs: the base's options (``mode``, ``batch_size``, ``normalize``, ``use_logits``, ...), see
+            :class:`~hrcam.saliency.base.SaliencyMethod`.
         n_samples: noisy samples per image (>= 1).
         noise_level: noise standard deviation as a fraction of each image's value range (PAIR: 0.15).
         magnitude: average squared gradients (SmoothGrad-squared) instead of gradients.
@@ -33,22 +36,16 @@ class SmoothGrad(SaliencyMethod):
     def __init__(
         self,
         model: keras.Model,
-        layer: str | keras.layers.Layer | None = None,
-        mode: str = "2D",
-        batch_size: int = 64,
-        normalize: bool = True,
-        upsample: bool = True,
-        use_logits: bool = True,
+        layer: Any = None,
+        *,
         n_samples: int = 25,
         noise_level: float = 0.15,
         magnitude: bool = False,
         channel_reduce: str = "max_abs",
         seed: int | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            model, layer=layer, mode=mode, batch_size=batch_size, normalize=normalize, upsample=upsample,
-            use_logits=use_logits,
-        )  # fmt: skip
+        super().__init__(model, layer, **kwargs)
         if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
             raise ValueError(f"`n_samples` must be a positive int, got {n_samples!r}")
         if not (float(noise_level) >= 0.0):
@@ -74,12 +71,12 @@ class SmoothGrad(SaliencyMethod):
         noise = tf.random.stateless_normal(tf.concat([[b, n], item], 0), seed=seed)
         noisy = tf.reshape(x[:, None] + noise * sigma[:, None], tf.concat([[b * n], item], 0))
         noisy_classes = tf.repeat(classes, n, axis=0)  # (b * n, k)
-        k = self._num_targets(classes)
+        k = num_targets(classes)
         with tf.GradientTape(watch_accessed_variables=False, persistent=k > 1) as tape:
             tape.watch(noisy)
             fwd = self._forward(noisy)
-            targets = self._targets(fwd.scores, noisy_classes)
-        grads = self._gradients(tape, targets, noisy)  # (b * n, k, *spatial, C)
+            targets = class_scores(fwd.scores, noisy_classes)
+        grads = stacked_gradients(tape, targets, noisy)  # (b * n, k, *spatial, C)
         del tape
         grads = tf.reshape(grads, tf.concat([[b, n], tf.shape(grads)[1:]], 0))
         if self.magnitude:
