@@ -17,7 +17,6 @@ and the CLI build on it); ``method(x, target_class)`` is the NumPy convenience a
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -26,12 +25,14 @@ import numpy as np
 import tensorflow as tf
 
 from hrcam.ops import as_images, normalize_maps, resize_maps, to_numpy
-from hrcam.saliency._targets import resolve_targets, select_classes
+from hrcam.saliency._targets import select_classes
+from hrcam.saliency.batching import run_batched
 from hrcam.saliency.channels import CHANNEL_REDUCTIONS, check_channel_reduce, reduce_channels
 from hrcam.saliency.checks import (
     check_input_rank,
     check_mode,
     check_model_input,
+    check_positive_int,
     one_hot_to_indices,
     require_guided_graph,
 )
@@ -75,6 +76,9 @@ class SaliencyMethod:
         normalize: min-max scale each map to [0, 1] (constant maps become zeros); ``False`` gives raw values.
         upsample: resize feature-resolution maps to the input size (bilinear, half-pixel centres).
         use_logits: explain pre-softmax/pre-sigmoid scores when the model ends in a softmax/sigmoid.
+        channel_reduce: for input-space methods (those with a ``default_channel_reduce``), how the colour
+            channels are reduced: ``"max_abs"``, ``"mean_abs"``, ``"sum"``, ``"l2"`` or ``"none"`` (maps keep
+            the channel axis); ``None`` = the method's default.
         output: for a model with several outputs, the one holding the class scores: a key of a dict output
             (a FullModel's ``"probabilities"``) or an index into ``model.outputs``; ``None`` = the only one.
 
@@ -94,8 +98,13 @@ class SaliencyMethod:
     needs_gradients: ClassVar[bool] = True
     #: the method needs the model's graph (guided ReLUs); subclassed models are refused
     needs_graph: ClassVar[bool] = False
+    #: input-space methods: the default ``channel_reduce`` (``None``: the method takes no such option)
+    default_channel_reduce: ClassVar[str | None] = None
     #: samples per image evaluated in one batch (SmoothGrad noise samples, Integrated Gradients steps)
     samples_per_image: int = 1
+    #: the method's own keyword options and their defaults (set as attributes, then checked by
+    #: :meth:`_setup`), e.g. SmoothGrad's ``{"n_samples": 25, ...}``; unknown keywords are a TypeError
+    options: ClassVar[dict[str, Any]] = {}
 
     def __init__(
         self,
@@ -106,20 +115,23 @@ class SaliencyMethod:
         normalize: bool = True,
         upsample: bool = True,
         use_logits: bool = True,
+        channel_reduce: str | None = None,
         output: str | int | None = None,
+        **options: Any,
     ) -> None:
         if not isinstance(model, keras.Model):
             raise TypeError(f"`model` must be a keras.Model, got {type(model).__name__}")
         self.mode = check_mode(mode)
         self.rank = 4 if self.mode == "2D" else 5
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
         self.model = model
-        self.batch_size = int(batch_size)
+        self.batch_size = check_positive_int(batch_size, "batch_size")
         self.normalize = bool(normalize)
         self.upsample = bool(upsample)
         self.use_logits = bool(use_logits)
         self.output = output
+        if channel_reduce is not None and self.default_channel_reduce is None:
+            raise ValueError(f"{self.name} takes no `channel_reduce` (its maps have no channel axis)")
+        self.channel_reduce = check_channel_reduce(channel_reduce or self.default_channel_reduce or "none")
         shape = check_model_input(model, self.mode)
         self._input_shape = shape  # (None, *spatial, C) or None (unknown: subclassed model)
         self.score: ScoreSource = find_score_source(model, use_logits=self.use_logits, output=output)
@@ -137,6 +149,23 @@ class SaliencyMethod:
         self._fns: dict[tuple, Any] = {}
         self._capture_refs: dict[str, LayerRef] = {}
         self._capture_state: CaptureState | None = None
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            raise TypeError(
+                f"{self.name} got unexpected keyword argument(s) {unknown}; its own options are "
+                f"{sorted(self.options) or 'none'}, besides the base's (layer, mode, batch_size, normalize, "
+                "upsample, use_logits, channel_reduce, output)"
+            )
+        for key, value in {**self.options, **options}.items():
+            setattr(self, key, value)
+        self._setup(layer)
+
+    def _setup(self, layer: Any) -> None:
+        """Hook for a method's own checks and derived state, after the options are set (default: none).
+
+        Args:
+            layer: the ``layer=`` argument as given (methods that resolve it themselves, e.g. CAM).
+        """
 
     # --- public
 
@@ -215,7 +244,7 @@ class SaliencyMethod:
             ValueError: wrong rank, channel count or size, values outside [0, 1], targets out of range.
             TypeError: non-numeric images or targets.
         """
-        preds_t, _, maps_t = self._run_batched(x, target_class)
+        preds_t, _, maps_t = run_batched(self, x, target_class)
         if as_tensor:
             return preds_t, maps_t
         return to_numpy(preds_t), to_numpy(maps_t)
@@ -342,50 +371,6 @@ class SaliencyMethod:
                 self._capture_refs[key] = find_layer(self.model, item, rank=None)
             refs[key] = self._capture_refs[key]
         return refs
-
-    def _run_batched(self, x: Any, target_class: Any) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """Check ``x`` and the targets, then run the compiled core chunk by chunk: (preds, classes, maps)."""
-        x = self.check_input(x)
-        batch = int(x.shape[0])
-        classes, multi = resolve_targets(target_class, batch, self.num_classes, name="target_class")
-        fn = self._compiled(tuple(int(s) for s in x.shape[1:]), int(classes.shape[1]), squeeze=not multi)
-        step = max(1, self.batch_size // max(1, int(self.samples_per_image)))
-        base_seed = self._base_seed()
-        outs = []
-        for i, start in enumerate(range(0, batch, step)):
-            xb = x if step >= batch else x[start : start + step]  # no copy for a single chunk
-            cb = tf.constant(classes[start : start + step], tf.int32)
-            outs.append(fn(xb, cb, tf.constant([base_seed, i], tf.int32)))
-        joined = [o[0] if len(outs) == 1 else tf.concat(list(o), 0) for o in zip(*outs, strict=True)]
-        return joined[0], joined[1], joined[2]
-
-    def _base_seed(self) -> int:
-        seed = getattr(self, "seed", None)
-        if seed is None:
-            return int(np.random.default_rng().integers(0, 2**31 - 1))
-        return int(seed)
-
-    def _compiled(self, item_shape: tuple[int, ...], k: int, squeeze: bool = False) -> Any:
-        key = (item_shape, k, squeeze)
-        fn = self._fns.get(key)
-        if fn is None:
-            fn = tf.function(
-                functools.partial(self._batch, squeeze=squeeze),
-                input_signature=[
-                    tf.TensorSpec((None, *item_shape), tf.float32),
-                    tf.TensorSpec((None, k), tf.int32),
-                    tf.TensorSpec((2,), tf.int32),
-                ],
-                autograph=False,
-            )
-            self._fns[key] = fn
-        return fn
-
-    def _batch(
-        self, x: tf.Tensor, classes: tf.Tensor, seed: tf.Tensor, squeeze: bool
-    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        res = self.compute(x, classes, seed=seed)
-        return res.preds, res.classes, (tf.squeeze(res.maps, axis=1) if squeeze else res.maps)
 
     def _postprocess(self, maps: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
         """Up-sample (b, k, *spatial[, C]) maps to the input size and min-max normalise each map."""

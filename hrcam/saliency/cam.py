@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
 import tensorflow as tf
 
 from hrcam.ops import class_activation_maps
@@ -34,8 +33,10 @@ class CAM(SaliencyMethod):
     name = "CAM"
     needs_gradients = False
 
-    def __init__(self, model: keras.Model, layer: Any = None, *, relu: bool = False, **kwargs: Any) -> None:
-        super().__init__(model, layer, **kwargs)
+    options = {"relu": False}
+
+    def _setup(self, layer: Any) -> None:
+        model = self.model
         score = self.score
         if score.tensor is None or not self.use_logits:
             score = find_score_source(model, output=self.output)
@@ -57,7 +58,7 @@ class CAM(SaliencyMethod):
                 )
             path = ref.path
         self.layer_ref = LayerRef(path=path, layer=feat_layer, tensor=self.head.features)
-        self.relu = bool(relu)
+        self.relu = bool(self.relu)
 
     def _compute(
         self, x: tf.Tensor, classes: tf.Tensor | None, seed: tf.Tensor

@@ -12,6 +12,7 @@ from hrcam.ops import to_numpy
 from hrcam.saliency.graph import graph_of, is_guided_relu, iter_nodes
 
 __all__ = [
+    "check_positive_int",
     "require_guided_graph",
     "check_mode",
     "check_model_input",
@@ -115,3 +116,10 @@ def require_guided_graph(model: keras.Model, method: str) -> None:
             "gradients here (guided backprop only changes how ReLUs back-propagate)",
             stacklevel=4,
         )
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """``value`` as an int if it is a positive int (bools refused), else ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"`{name}` must be a positive int, got {value!r}")
+    return int(value)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import keras
 import tensorflow as tf
 
-from hrcam.saliency.base import SaliencyMethod, check_channel_reduce, reduce_channels
+from hrcam.saliency.base import SaliencyMethod, reduce_channels
 from hrcam.saliency.gradients_util import class_scores, num_targets, stacked_gradients
 
 __all__ = ["Gradients"]
@@ -27,14 +24,9 @@ class Gradients(SaliencyMethod):
     """
 
     name = "Gradients"
+    default_channel_reduce = "max_abs"
     #: make the ReLUs guided on the backward pass (GuidedBackprop)
     guided: bool = False
-
-    def __init__(
-        self, model: keras.Model, layer: Any = None, *, channel_reduce: str = "max_abs", **kwargs: Any
-    ) -> None:
-        super().__init__(model, layer, **kwargs)
-        self.channel_reduce = check_channel_reduce(channel_reduce)
 
     def _input_gradients(self, x: tf.Tensor, classes: tf.Tensor | None) -> tuple[tf.Tensor, tf.Tensor]:
         """(preds (b, C), grads (b, k, *spatial, C)) of the target scores w.r.t. the input."""

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import keras
 import tensorflow as tf
 
 from hrcam.ops import resize_maps
-from hrcam.saliency.base import check_channel_reduce, reduce_channels
+from hrcam.saliency.base import reduce_channels
 from hrcam.saliency.gradcam import GradCAM
 from hrcam.saliency.gradients_util import class_scores, num_targets
 
@@ -32,13 +29,8 @@ class GuidedGradCAM(GradCAM):
     """
 
     name = "GuidedGradCAM"
+    default_channel_reduce = "max_abs"
     needs_graph = True
-
-    def __init__(
-        self, model: keras.Model, layer: Any = None, *, channel_reduce: str = "max_abs", **kwargs: Any
-    ) -> None:
-        super().__init__(model, layer, **kwargs)
-        self.channel_reduce = check_channel_reduce(channel_reduce)
 
     def _compute(
         self, x: tf.Tensor, classes: tf.Tensor | None, seed: tf.Tensor

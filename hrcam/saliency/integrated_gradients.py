@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from hrcam.saliency.base import SaliencyMethod, check_channel_reduce, reduce_channels
+from hrcam.saliency.base import SaliencyMethod, reduce_channels
+from hrcam.saliency.checks import check_positive_int
 from hrcam.saliency.gradients_util import class_scores, num_targets, stacked_gradients
 
 __all__ = ["IntegratedGradients"]
@@ -36,30 +36,18 @@ class IntegratedGradients(SaliencyMethod):
     """
 
     name = "IntegratedGradients"
+    default_channel_reduce = "sum"
 
-    def __init__(
-        self,
-        model: keras.Model,
-        layer: Any = None,
-        *,
-        steps: int = 50,
-        baseline: Any = 0.0,
-        channel_reduce: str = "sum",
-        rule: str = "trapezoid",
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(model, layer, **kwargs)
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"`steps` must be a positive int, got {steps!r}")
+    options = {"steps": 50, "baseline": 0.0, "rule": "trapezoid"}
+
+    def _setup(self, layer: Any) -> None:
+        steps, rule = self.steps, self.rule
+        self.steps = self.samples_per_image = check_positive_int(steps, "steps")
         if rule not in ("right", "trapezoid"):
             raise ValueError(f"`rule` must be 'right' or 'trapezoid', got {rule!r}")
         if rule == "trapezoid" and steps < 2:
             raise ValueError(f"`steps` must be >= 2 for the trapezoid rule, got {steps!r}")
-        self.steps = int(steps)
-        self.samples_per_image = self.steps
-        self.channel_reduce = check_channel_reduce(channel_reduce)
-        self.baseline = self._check_baseline(baseline)
-        self.rule = rule
+        self.baseline = self._check_baseline(self.baseline)
         if rule == "right":
             alphas = np.arange(1, self.steps + 1, dtype=np.float64) / self.steps
             weights = np.full(self.steps, 1.0 / self.steps)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
 import tensorflow as tf
 
-from hrcam.saliency.base import SaliencyMethod, check_channel_reduce, reduce_channels
+from hrcam.saliency.base import SaliencyMethod, reduce_channels
+from hrcam.saliency.checks import check_positive_int
 from hrcam.saliency.gradients_util import class_scores, num_targets, stacked_gradients
 
 __all__ = ["SmoothGrad"]
@@ -32,30 +32,17 @@ class SmoothGrad(SaliencyMethod):
     """
 
     name = "SmoothGrad"
+    default_channel_reduce = "max_abs"
 
-    def __init__(
-        self,
-        model: keras.Model,
-        layer: Any = None,
-        *,
-        n_samples: int = 25,
-        noise_level: float = 0.15,
-        magnitude: bool = False,
-        channel_reduce: str = "max_abs",
-        seed: int | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(model, layer, **kwargs)
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-            raise ValueError(f"`n_samples` must be a positive int, got {n_samples!r}")
+    options = {"n_samples": 25, "noise_level": 0.15, "magnitude": False, "seed": None}
+
+    def _setup(self, layer: Any) -> None:
+        noise_level = self.noise_level
+        self.n_samples = self.samples_per_image = check_positive_int(self.n_samples, "n_samples")
         if not (float(noise_level) >= 0.0):
             raise ValueError(f"`noise_level` must be >= 0, got {noise_level!r}")
-        self.n_samples = int(n_samples)
-        self.samples_per_image = self.n_samples
         self.noise_level = float(noise_level)
-        self.magnitude = bool(magnitude)
-        self.channel_reduce = check_channel_reduce(channel_reduce)
-        self.seed = seed
+        self.magnitude = bool(self.magnitude)
 
     def _compute(
         self, x: tf.Tensor, classes: tf.Tensor | None, seed: tf.Tensor
