@@ -376,9 +376,10 @@ class SaliencyMethod:
         """Up-sample (b, k, *spatial[, C]) maps to the input size and min-max normalise each map."""
         maps = tf.cast(maps, tf.float32)
         n_sp = self.rank - 2
-        size = [int(s) for s in x.shape[1 : 1 + n_sp]]
-        map_sp = [int(s) for s in maps.shape[2 : 2 + n_sp]]
-        if self.upsample and map_sp != size:
+        size = list(x.shape[1 : 1 + n_sp])
+        if self.upsample and list(maps.shape[2 : 2 + n_sp]) != size:
+            if None in size:
+                raise ValueError(f"upsample=True needs a static input size, got images of shape {x.shape}")
             maps = resize_maps(maps, size)
         if self.normalize:
             maps = normalize_maps(maps, batch_dims=2)
