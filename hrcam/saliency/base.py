@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from hrcam.ops import as_images, normalize_maps, resize_maps, to_numpy
 from hrcam.saliency._targets import select_classes
-from hrcam.saliency.batching import run_batched
+from hrcam.saliency.batching import predict_batched, run_batched
 from hrcam.saliency.channels import CHANNEL_REDUCTIONS, check_channel_reduce, reduce_channels
 from hrcam.saliency.checks import (
     check_input_rank,
@@ -248,6 +248,11 @@ class SaliencyMethod:
         if as_tensor:
             return preds_t, maps_t
         return to_numpy(preds_t), to_numpy(maps_t)
+
+    def predict(self, x: Any) -> np.ndarray:
+        """(B, C) float32 model outputs for ``x`` (checked as in :meth:`__call__`; one compiled forward pass
+        per chunk of ``batch_size`` images, no maps), e.g. to pick each image's top-k classes."""
+        return to_numpy(predict_batched(self, x))
 
     def explain(self, inputs: Any, targets: Any = None) -> np.ndarray:
         """xplique-style entry point: maps only.

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from hrcam.saliency._targets import resolve_targets
 
-__all__ = ["run_batched"]
+__all__ = ["run_batched", "predict_batched"]
 
 
 def run_batched(method: Any, x: Any, target_class: Any) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -33,6 +33,17 @@ def run_batched(method: Any, x: Any, target_class: Any) -> tuple[tf.Tensor, tf.T
         outs.append(fn(xb, cb, tf.constant([base_seed, i], tf.int32)))
     joined = [o[0] if len(outs) == 1 else tf.concat(list(o), 0) for o in zip(*outs, strict=True)]
     return joined[0], joined[1], joined[2]
+
+
+def predict_batched(method: Any, x: Any) -> tf.Tensor:
+    """(B, C) float32 model outputs of the method's model for checked ``x``, ``batch_size`` images a call."""
+    x = method.check_input(x)
+    fn = method._fns.get("predict")
+    if fn is None:
+        fn = method._fns["predict"] = tf.function(lambda xb: method._forward(xb).preds, autograph=False)
+    step = method.batch_size
+    outs = [fn(x[start : start + step]) for start in range(0, int(x.shape[0]), step)]
+    return outs[0] if len(outs) == 1 else tf.concat(outs, 0)
 
 
 def _base_seed(method: Any) -> int:
