@@ -3,8 +3,8 @@
 PLAN contracts 1-2: ``hrcam.arrays.resolve_targets`` (NumPy, at the API boundary) and
 ``hrcam.ops.select_classes`` (in the graph) are written on the wt-arrays branch. Until that branch is merged
 this module falls back to minimal local copies of the same contract. AFTER THE MERGE: delete this file and
-import ``from hrcam.arrays import resolve_targets`` / ``from hrcam.ops import select_classes`` in
-hrcam/saliency/base.py (the only importer).
+import ``from hrcam.arrays import resolve_targets`` (hrcam/saliency/batching.py) and
+``from hrcam.ops import select_classes`` (hrcam/saliency/base.py, hrcam/export/heads.py) instead.
 """
 
 from __future__ import annotations
