@@ -160,3 +160,27 @@ def test_keras_compat_error_names_the_keras_version():
     message = f"_nodes_by_depth, which Keras {keras.__version__} does not have"
     with pytest.raises(KerasCompatError, match=message):
         kc.nodes_in_order(NoNodes())
+
+
+def test_output_selects_the_class_scores_of_a_dict_output_model(model, x):
+    """A FullModel-like model with several outputs: ``output=`` names the (B, C) one."""
+    recon = keras.layers.Conv2D(3, 1, name="recon")(model.get_layer("conv1").output)
+    multi = keras.Model(model.inputs[0], {"probabilities": model.outputs[0], "reconstruction": recon})
+    with pytest.raises(ValueError, match="pass output="):
+        GradCAM(multi)
+    got = GradCAM(multi, output="probabilities", layer="conv2")
+    want = GradCAM(model, layer="conv2")
+    np.testing.assert_allclose(got(x)[1], want(x)[1], atol=1e-5)
+    res = got.compute(tf.constant(x), capture=("recon",))
+    assert res.captured["recon"].shape == (3, 16, 16, 3)
+
+
+def test_capture_inside_a_nested_backbone(x):
+    keras.utils.set_random_seed(0)
+    b_in = keras.Input((16, 16, 3))
+    backbone = keras.Model(b_in, keras.layers.Conv2D(4, 3, padding="same", name="inner")(b_in), name="bb")
+    inp = keras.Input((16, 16, 3))
+    out = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(backbone(inp)))
+    outer = keras.Model(inp, out)
+    res = GradCAM(outer).compute(tf.constant(x), capture=("bb/inner",))
+    np.testing.assert_allclose(res.captured["bb/inner"].numpy(), backbone(tf.constant(x)).numpy(), atol=1e-5)
