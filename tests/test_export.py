@@ -745,7 +745,7 @@ def test_gradcam_on_another_layer_still_one_forward_pass(models, images):
     Grad-CAM's forward pass; all maps still equal the Python API's."""
     fm = models["full"]
     serving = ServingHeads(fm, gradcam_layer="dense3_new")
-    assert serving.gradcam.layer_name == "dense3_new" and serving._extra_heads == ("cam", "high_res_cam")
+    assert serving.gradcam.layer_name == "dense3_new" and tuple(serving.capture) == ("cam", "high_res_cam")
     gc = GradCAM(fm.half_model.model, layer="dense3_new", normalize=False, upsample=False)
     for key in ("a", "b"):
         x = images[key]

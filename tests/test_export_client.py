@@ -177,3 +177,31 @@ def test_grpc_predict_request_proto():
     assert req.inputs["images"].dtype == tf.uint8.as_datatype_enum
     np.testing.assert_array_equal(tf.make_ndarray(req.inputs["images"]), PIXELS)
     assert not req.model_spec.HasField("version")
+
+
+def test_server_overlays_of_same_named_files_get_unique_names(tmp_path, monkeypatch):
+    """``a/x.png`` and ``b/x.png`` sent to a server: two sets of overlays (x_*, x-1_*), each at its file's
+    size, named as the local ``hrcam explain`` names them (before: the second overwrote the first)."""
+    from PIL import Image
+
+    import hrcam.export.client as client
+    from hrcam.export.client import explain_from_server
+
+    files = []
+    for folder, size in (("a", (12, 9)), ("b", (7, 20))):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(np.zeros(size + (3,), np.uint8)).save(tmp_path / folder / "x.png")
+        files.append(tmp_path / folder / "x.png")
+
+    def fake_predict(url, payload, signature, **kwargs):  # a served FullModel's outputs for one file
+        h, w = Image.open(__import__("io").BytesIO(payload[0])).size[::-1]
+        maps = np.linspace(0, 1, h * w, dtype=np.float32).reshape(1, h, w)
+        return {"classes": np.array([[1, 0]]), "scores": np.array([[0.7, 0.3]]), "cam": maps, "gradcam": maps}
+
+    monkeypatch.setattr(client, "predict", fake_predict)
+    result = explain_from_server("http://stand-in:8501", "m", files, tmp_path / "out")
+    names = [p.name for p in result["files"]]
+    assert names == ["x_cam.png", "x_gradcam.png", "x-1_cam.png", "x-1_gradcam.png"]
+    assert Image.open(tmp_path / "out" / "x_cam.png").size == (9, 12)
+    assert Image.open(tmp_path / "out" / "x-1_gradcam.png").size == (20, 7)
+    assert [r["image"] for r in result["predictions"]] == [str(f) for f in files]

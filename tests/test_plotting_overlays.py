@@ -79,3 +79,18 @@ def test_save_overlays_writes_pngs_atomically(tmp_path):
         save_overlays(x, np.random.rand(2, 8, 6), tmp_path, names=["a", "a"])
     with pytest.raises(ValueError, match="plain file stems"):
         save_overlays(x, np.random.rand(2, 8, 6), tmp_path, names=["a", "../b"])
+
+
+def test_unique_stems_and_write_overlays_at_each_images_size(tmp_path):
+    from hrcam.plotting.overlays import unique_stems, write_overlays
+
+    assert unique_stems(["a/x.jpg", "b/x.png", "c/x.jpg", "y.png"]) == ["x", "x-1", "x-2", "y"]
+    small, big = np.zeros((4, 6, 3), np.uint8), np.zeros((30, 20), np.uint8)
+    m = np.random.RandomState(0).rand(8, 8).astype(np.float32)
+    paths = write_overlays([("x", small, {"": m}), ("x-1", big, {"cam": m, "gradcam": m})], tmp_path)
+    assert [p.name for p in paths] == ["x.png", "x-1_cam.png", "x-1_gradcam.png"]
+    assert Image.open(paths[0]).size == (6, 4) and Image.open(paths[2]).size == (20, 30)
+    with pytest.raises(ValueError, match="same file name|stems must be unique"):
+        write_overlays([("x", small, {"": m}), ("x", small, {"": m})], tmp_path / "dup")
+    with pytest.raises(ValueError, match="plain file stems"):
+        write_overlays([("../x", small, {"": m})], tmp_path)

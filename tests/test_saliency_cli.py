@@ -46,7 +46,8 @@ def test_explain_writes_overlays_and_json(saved, capsys):
         "figure.png",
         "maps.npy",
     ]
-    assert Image.open(out / "a.png").size == (16, 16)
+    # overlays at the input file's resolution (a.png is 20 x 24), maps (and maps.npy) at the model's 16 x 16
+    assert Image.open(out / "a.png").size == (24, 20) and Image.open(out / "b.png").size == (16, 16)
     maps = np.load(out / "maps.npy")
     assert maps.shape == (2, 16, 16) and maps.max() == 1.0
     # the same maps as the library on the same (resized) pixels
@@ -75,3 +76,42 @@ def test_explain_top_k_and_errors(saved, capsys):
     bad = ["explain", "--model", str(path), *images, "--out", str(out), "--target-class", "7"]
     assert main(bad) == 2
     assert "out of range" in capsys.readouterr().err
+
+
+def test_explain_overlays_keep_each_files_resolution_and_unique_names(saved, tmp_path):
+    """Two files of different sizes with the same name in two folders: x.png and x-1.png, each overlay at its
+    own file's size (the maps are up-sampled to it), the k maps of --top-k too."""
+    _, path, _, _ = saved
+    rng = np.random.RandomState(3)
+    files = []
+    for folder, size in (("a", (40, 30)), ("b", (18, 50))):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(rng.randint(0, 256, size + (3,)).astype(np.uint8)).save(tmp_path / folder / "x.png")
+        files.append(str(tmp_path / folder / "x.png"))
+    out = tmp_path / "out"
+    assert main(["explain", "--model", str(path), *files, "--out", str(out)]) == 0
+    assert Image.open(out / "x.png").size == (30, 40) and Image.open(out / "x-1.png").size == (50, 18)
+    out_k = tmp_path / "topk"
+    assert main(["explain", "--model", str(path), *files, "--out", str(out_k), "--top-k", "2"]) == 0
+    sizes = {p.name: Image.open(p).size for p in out_k.glob("*.png")}
+    assert sizes == {"x_0.png": (30, 40), "x_1.png": (30, 40), "x-1_0.png": (50, 18), "x-1_1.png": (50, 18)}
+
+
+def test_explain_target_minus_one_is_the_predicted_class(saved, tmp_path, capsys):
+    _, path, images, _ = saved
+    assert main(["explain", "--model", str(path), *images, "--out", str(tmp_path), "--json"]) == 0
+    predicted = json.loads(capsys.readouterr().out)["images"]
+    args = [
+        "explain",
+        "--model",
+        str(path),
+        *images,
+        "--out",
+        str(tmp_path),
+        "--json",
+        "--target-class",
+        "-1",
+    ]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)["images"]
+    assert [r["explained_classes"] for r in result] == [[r["predicted_class"]] for r in predicted]

@@ -18,7 +18,7 @@ from hrcam.saliency import (
     GuidedGradCAM,
     SmoothGrad,
     available_methods,
-    get_method,
+    get,
     saliency,
 )
 
@@ -299,13 +299,14 @@ def test_smoothgrad_chunks_by_samples(nested, x16):
 
 
 def test_top_level_saliency_is_callable(nested, x16):
-    """DESIGN.md: ``from hrcam import saliency; saliency(model, method=...)``; the name is also a package."""
-    import hrcam
-    from hrcam import saliency as top
+    """DESIGN.md: ``from hrcam.saliency import saliency; saliency(model, method=...)`` (a plain function; the
+    package ``hrcam.saliency`` is a module, no longer made callable by a module class swap)."""
+    import hrcam.saliency
+    from hrcam.saliency import saliency as top
 
     model, _ = nested
     explainer = top(model, method="GradCAM", mode="2D", layer=None)
-    assert isinstance(explainer, GradCAM) and isinstance(hrcam.saliency(model, "cam"), CAM)
+    assert isinstance(explainer, GradCAM) and isinstance(hrcam.saliency.saliency(model, "cam"), CAM)
     preds, maps = explainer(x16, target_class=[1, 1, 1, 1])
     assert preds.shape == (4, 4) and maps.shape == (4, 16, 16)
 
@@ -318,9 +319,9 @@ def test_method_registry():
     for alias, name in [("gradcam++", "GradCAMPlusPlus"), ("Grad-CAM", "GradCAM"), ("guided_backprop",
                         "GuidedBackprop"), ("guided-gradcam", "GuidedGradCAM"), ("ig", "IntegratedGradients"),
                         ("smoothgrad", "SmoothGrad"), ("saliency", "Gradients"), ("cam", "CAM")]:  # fmt: skip
-        assert get_method(alias).name == name
+        assert get(alias).name == name
     with pytest.raises(ValueError, match="available: CAM, GradCAM"):
-        get_method("scorecam")
+        get("scorecam")
 
 
 # ------------------------------------------------------------------------------------------- errors

@@ -83,15 +83,18 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def _load_model(path: str) -> Any:
+    """The classifier (a keras.Model with one (B, C) output) of a saved model file."""
     import keras
+
+    import hrcam.models as models
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"--model {path!r} does not exist")
-    try:  # registers hrcam's custom layers (PixelPreprocessing, ...) for deserialisation
-        import hrcam.models  # noqa: F401
-    except ImportError:  # pragma: no cover - the models package is optional for this command
-        pass
-    model = keras.saving.load_model(path, compile=False)
+    if hasattr(models, "load_model"):  # the one loading path (issue 9, wt-models)
+        model = models.load_model(path)
+        model = getattr(model, "model", model)  # HalfModel / FullModel -> their keras.Model
+    else:  # TEMPORARY until wt-models merges: delete this branch
+        model = keras.saving.load_model(path, compile=False)
     out = model.output
     if isinstance(out, dict):  # e.g. a FullModel file: explain its classifier output
         if "probabilities" not in out:
@@ -130,16 +133,9 @@ def _load_inputs(paths: list[str], model_shape: tuple, rank: int) -> Any:
     return images
 
 
-def _stems(paths: list[str]) -> list[str]:
-    stems: list[str] = []
-    for p in paths:
-        stem = Path(p).stem or "image"
-        candidate, i = stem, 1
-        while candidate in stems:
-            candidate = f"{stem}-{i}"
-            i += 1
-        stems.append(candidate)
-    return stems
+def _suffixed(maps: Any) -> dict[str, Any]:
+    """(k, h, w) maps of one image -> ``{"": map}`` for k = 1, else ``{"0": ..., "1": ...}``."""
+    return {"": maps[0]} if len(maps) == 1 else {str(j): m for j, m in enumerate(maps)}
 
 
 def _run_server(args: argparse.Namespace) -> int:
@@ -170,8 +166,10 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from hrcam.io import atomic_path, write_json
-    from hrcam.plotting.overlays import saliency_plot, save_overlays
-    from hrcam.saliency import get_method
+    from hrcam.ops import to_numpy
+    from hrcam.plotting.overlays import saliency_plot, save_overlays, unique_stems, write_overlays
+    from hrcam.saliency import get
+    from hrcam.saliency.batching import run_batched
 
     if not 0.0 <= args.alpha <= 1.0:
         raise ValueError(f"--alpha must be in [0, 1], got {args.alpha}")
@@ -179,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_server(args)
     if not args.model:
         raise ValueError("pass --model MODEL.keras, or --server URL --model-name NAME for a served model")
-    method_cls = get_method(args.method)  # fails fast on an unknown name
+    method_cls = get(args.method)  # fails fast on an unknown name
     model = _load_model(args.model)
     shape = tuple(model.inputs[0].shape)
     mode = args.mode.upper() if args.mode else ("3D" if len(shape) == 5 else "2D")
@@ -200,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
         k = int(args.top_k)
         if k < 1:
             raise ValueError(f"--top-k must be >= 1, got {k}")
-        probs = np.asarray(model.predict(explainer._check_input(x), batch_size=args.batch_size, verbose=0))
+        probs = explainer.predict(x)
         if k > probs.shape[-1]:
             raise ValueError(f"--top-k {k} exceeds the model's {probs.shape[-1]} classes")
         targets = np.argsort(-probs, axis=-1)[:, :k]
@@ -209,10 +207,22 @@ def run(args: argparse.Namespace) -> int:
         if len(tc) not in (1, len(x)):
             raise ValueError(f"--target-class takes 1 class or one per image ({len(x)}), got {len(tc)}")
         targets = tc[0] if len(tc) == 1 else tc
-    preds, maps = explainer(x, target_class=targets)
+    # The core resolves the targets (-1 = predicted) and returns the explained classes with the maps.
+    preds, explained, maps = (to_numpy(t) for t in run_batched(explainer, x, targets))
     out = Path(args.out)
-    stems = _stems(list(args.images))
-    paths = save_overlays(x, maps, out, names=stems, alpha=args.alpha, cmap=args.cmap, mode=mode)
+    stems = unique_stems(list(args.images))
+    if mode == "2D" and not str(args.images[0]).lower().endswith(".npy"):
+        # Each overlay at its input file's resolution (the maps are up-sampled to it, as with --server).
+        from hrcam.data.folder import load_image_files
+
+        by_image = maps if maps.ndim == 4 else maps[:, None]
+        items = (
+            (stem, load_image_files([src], None)[0], _suffixed(by_image[i]))
+            for i, (stem, src) in enumerate(zip(stems, args.images, strict=True))
+        )
+        paths = write_overlays(items, out, alpha=args.alpha, cmap=args.cmap)
+    else:
+        paths = save_overlays(x, maps, out, names=stems, alpha=args.alpha, cmap=args.cmap, mode=mode)
     written = [str(p) for p in paths]
     if args.save_maps:
         with atomic_path(out / "maps.npy") as tmp:
@@ -223,15 +233,14 @@ def run(args: argparse.Namespace) -> int:
         with atomic_path(out / "figure.png") as tmp:
             fig.savefig(tmp, dpi=100)
         written.append(str(out / "figure.png"))
-    chosen = targets if targets is not None else np.argmax(preds, axis=-1)
+    explained = explained.reshape(len(x), -1)
     per_image = []
     for i, src in enumerate(args.images):
-        classes = np.atleast_1d(np.asarray(chosen)[i] if np.ndim(chosen) else chosen).tolist()
         per_image.append({
             "image": src,
             "predicted_class": int(np.argmax(preds[i])),
             "probability": float(np.max(preds[i])),
-            "explained_classes": [int(c) for c in classes],
+            "explained_classes": [int(c) for c in explained[i]],
         })  # fmt: skip
     result = {
         "method": explainer.name,

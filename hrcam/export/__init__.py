@@ -11,6 +11,7 @@ See the "Serving" section of README.md for running TF Serving against the export
 
 from hrcam.export.client import ServingError, explain_from_server, predict, predict_grpc
 from hrcam.export.devserver import DevServer
+from hrcam.export.heads import HEADS, SIGNATURES, ServingHeads, load_classifier
 from hrcam.export.saved_model import (
     METADATA_FILE,
     MODEL_CONFIG_FILE,
@@ -22,7 +23,6 @@ from hrcam.export.saved_model import (
     remove_stale_temporaries,
     write_model_config,
 )
-from hrcam.export.signatures import HEADS, SIGNATURES, ServingHeads, load_classifier
 from hrcam.export.warmup import WARMUP_FILE, read_warmup_requests, write_warmup_requests
 
 __all__ = [

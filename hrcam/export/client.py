@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from hrcam.export.payloads import choose_signature, make_inputs
 
 __all__ = [
     "ServingError",
@@ -43,8 +43,6 @@ __all__ = [
 ]
 
 FORMATS = ("row", "columnar")
-_FLOAT_SIGNATURES = ("serving_default", "explain")
-_MAP_OUTPUTS = ("cam", "high_res_cam", "gradcam")
 
 
 class ServingError(RuntimeError):
@@ -53,125 +51,6 @@ class ServingError(RuntimeError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Inputs
-
-
-def _read_bytes(item: Any, index: int) -> bytes:
-    if isinstance(item, (bytes, bytearray, memoryview)):
-        return bytes(item)
-    if isinstance(item, (str, os.PathLike)):
-        path = Path(item)
-        if not path.is_file():
-            raise FileNotFoundError(f"`images`[{index}]: no file at {str(path)!r}")
-        return path.read_bytes()
-    raise TypeError(f"`images`[{index}] must be bytes or a file path, got {type(item).__name__}")
-
-
-def _encode_png(images: np.ndarray) -> list[bytes]:
-    """(B, H, W, C) uint8 -> B PNG files (lossless)."""
-    import tensorflow as tf
-
-    return [tf.io.encode_png(img).numpy() for img in images]
-
-
-def make_inputs(
-    images: Any, signature: str | None = None, class_index: Any = None
-) -> tuple[str, dict[str, np.ndarray]]:
-    """Turn what the caller has into a signature name and its named input arrays.
-
-    Args:
-        images: (B, H, W, C) uint8 or float32-in-[0, 1] array; or a sequence of encoded JPEG/PNG files
-            (``bytes``) or file paths.
-        signature: the signature to call; ``None`` = chosen by :func:`choose_signature`. Arrays sent to a
-            float32 signature are converted (uint8 / 255); arrays sent to a ``*_bytes`` signature are
-            PNG-encoded.
-        class_index: ``None``, an int (every image) or B ints; -1 = the predicted class.
-
-    Returns:
-        ``(signature, {"images" or "image_bytes": array, ["class_index": int32 (B,)]})``.
-    """
-    if isinstance(images, (bytes, str, os.PathLike)):
-        images = [images]
-    is_files = (
-        isinstance(images, Sequence)
-        and not isinstance(images, np.ndarray)
-        and len(images) > 0
-        and all(isinstance(i, (bytes, bytearray, memoryview, str, os.PathLike)) for i in images)
-    )
-    if is_files:
-        data = [_read_bytes(item, i) for i, item in enumerate(images)]
-        kind = "bytes"
-    else:
-        arr = np.asarray(images)
-        if arr.ndim == 3:
-            raise ValueError(
-                f"`images` must be a batch (B, H, W, C), got shape {arr.shape} (add a batch axis)"
-            )
-        if arr.ndim != 4:
-            raise ValueError(f"`images` must be (B, H, W, C) or a list of image files, got shape {arr.shape}")
-        if arr.dtype == np.uint8:
-            kind = "uint8"
-        elif arr.dtype.kind == "f":
-            kind = "float32"
-            arr = arr.astype(np.float32)
-        else:
-            raise TypeError(f"`images` must be uint8 or float32 pixels, got dtype {arr.dtype}")
-    batch = len(data) if is_files else arr.shape[0]
-    if batch == 0:
-        raise ValueError("`images` is empty: expected at least one image")
-    if signature is None:
-        signature = choose_signature(kind, class_index is not None)
-    if not isinstance(signature, str) or not signature:
-        raise ValueError(f"`signature` must be a signature name, got {signature!r}")
-    inputs: dict[str, np.ndarray] = {}
-    if signature.endswith("_bytes"):
-        if not is_files:
-            if kind == "float32":
-                arr = np.round(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
-            data = _encode_png(arr)
-        inputs["image_bytes"] = np.array(data, dtype=object)
-    else:
-        if is_files:
-            raise ValueError(
-                f"signature {signature!r} takes pixel arrays; send image files to "
-                "'serving_bytes'/'explain_bytes'"
-            )
-        if signature in _FLOAT_SIGNATURES and kind == "uint8":
-            arr = arr.astype(np.float32) / 255.0
-        elif signature.endswith("_uint8") and kind == "float32":
-            raise ValueError(
-                f"signature {signature!r} takes uint8 pixels, got float32; use 'serving_default'/'explain' "
-                "for "
-                "float32 images in [0, 1]"
-            )
-        inputs["images"] = arr
-    if class_index is not None:
-        cls = np.asarray(class_index)
-        if cls.dtype.kind not in "iu":
-            raise TypeError(f"`class_index` must hold ints, got dtype {cls.dtype}")
-        if cls.ndim == 0:
-            cls = np.full((batch,), int(cls))
-        if cls.shape != (batch,):
-            raise ValueError(
-                f"`class_index` must be an int or {batch} ints (one per image), got shape {cls.shape}"
-            )
-        inputs["class_index"] = cls.astype(np.int32)
-    elif signature.startswith("explain"):
-        inputs["class_index"] = np.full((batch,), -1, np.int32)
-    return signature, inputs
-
-
-def choose_signature(kind: str, explain: bool = False) -> str:
-    """The hrcam signature for inputs of ``kind`` (``"float32"``, ``"uint8"`` or ``"bytes"``)."""
-    suffix = {"float32": "", "uint8": "_uint8", "bytes": "_bytes"}
-    if kind not in suffix:
-        raise ValueError(f"`kind` must be one of {list(suffix)}, got {kind!r}")
-    if explain:
-        return "explain" + suffix[kind]
-    return "serving_default" if kind == "float32" else "serving" + suffix[kind]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -407,109 +286,5 @@ def predict_grpc(
     return {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
 
 
-# ----------------------------------------------------------------------------------------------------------
-# Overlays from a running server
-
-
-def explain_from_server(
-    url: str,
-    model_name: str,
-    image_paths: Sequence[str | os.PathLike],
-    out_dir: str | os.PathLike,
-    signature: str = "serving_bytes",
-    protocol: str = "rest",
-    *,
-    class_index: int | None = None,
-    version: int | None = None,
-    alpha: float = 0.5,
-    cmap: str = "jet",
-    timeout: float = 60.0,
-) -> dict[str, Any]:
-    """Send image files to a served hrcam model and write one overlay PNG per image and map.
-
-    Each file is sent in its own request (images of different sizes cannot share one batch); the maps come
-    back at the file's size and are drawn over it.
-
-    Args:
-        url: REST server (``http://host:8501``) or, with ``protocol="grpc"``, ``host:8500``.
-        model_name: the served model's name.
-        image_paths: JPEG/PNG files.
-        out_dir: where ``<stem>_<map>.png`` and ``predictions.json`` go (created if needed).
-        signature: ``serving_bytes`` (files sent as they are), ``serving_uint8`` or ``serving_default``
-            (decoded here and sent as pixels); with ``class_index`` the matching ``explain`` signature is
-            used.
-        protocol: ``"rest"`` or ``"grpc"``.
-        class_index: the class to explain in every image (``None``: each image's top class).
-        version: the model version (``None``: the latest).
-        alpha: heat-map opacity in the overlays.
-        cmap: matplotlib colormap of the heat map.
-        timeout: seconds per request.
-
-    Returns:
-        ``{"files": [written PNG paths], "predictions": [{"image", "classes", "scores" or "class_index",
-        "maps"}, ...]}``; the same is written to ``out_dir/predictions.json``.
-    """
-    import tensorflow as tf
-
-    from hrcam.io import atomic_path, write_json
-    from hrcam.plotting.overlays import overlay
-
-    if protocol not in ("rest", "grpc"):
-        raise ValueError(f"`protocol` must be 'rest' or 'grpc', got {protocol!r}")
-    kinds = {"serving_bytes": "bytes", "serving_uint8": "uint8", "serving_default": "float32"}
-    if signature not in kinds:
-        raise ValueError(f"`signature` must be one of {sorted(kinds)}, got {signature!r}")
-    if isinstance(image_paths, (str, os.PathLike)):
-        image_paths = [image_paths]
-    if not image_paths:
-        raise ValueError("`image_paths` is empty: expected at least one image file")
-    out_dir = Path(out_dir)
-    sig = choose_signature(kinds[signature], explain=class_index is not None)
-    written: list[Path] = []
-    records = []
-    for i, p in enumerate(image_paths):
-        data = _read_bytes(p, i)
-        pixels = tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
-        payload: Any = [data] if kinds[signature] == "bytes" else pixels[None]
-        if protocol == "rest":
-            out = predict(
-                url,
-                payload,
-                sig,
-                model_name=model_name,
-                version=version,
-                class_index=class_index,
-                timeout=timeout,
-            )
-        else:
-            out = predict_grpc(
-                url, model_name, payload, sig, version=version, class_index=class_index, timeout=timeout
-            )
-        stem = Path(p).stem
-        record: dict[str, Any] = {"image": str(p), "maps": []}
-        for key in ("classes", "scores", "class_index"):
-            if key in out:
-                record[key] = np.asarray(out[key])[0].tolist()
-        for head in _MAP_OUTPUTS:
-            if head not in out:
-                continue
-            target = out_dir / f"{stem}_{head}.png"
-            rgb = overlay(pixels, np.asarray(out[head])[0], alpha=alpha, cmap=cmap)
-            _write_png(rgb, target, atomic_path)
-            written.append(target)
-            record["maps"].append(str(target))
-        records.append(record)
-    write_json(
-        out_dir / "predictions.json", {"model_name": model_name, "signature": sig, "predictions": records}
-    )
-    return {"files": written, "predictions": records}
-
-
-def _write_png(rgb: np.ndarray, path: Path, atomic_path: Any) -> None:
-    from PIL import Image
-
-    arr = np.asarray(rgb)
-    if arr.dtype != np.uint8:
-        arr = np.round(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
-    with atomic_path(path) as tmp:
-        Image.fromarray(arr).save(tmp, format="PNG")
+# The server-overlay writer lives with the other overlays' writer; re-exported here.
+from hrcam.export.server_overlays import explain_from_server  # noqa: E402

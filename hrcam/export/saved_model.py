@@ -32,7 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hrcam.export.signatures import ServingHeads
+from hrcam.export.heads import ServingHeads
 from hrcam.export.warmup import WARMUP_FILE, read_warmup_requests, write_warmup_requests
 from hrcam.io import atomic_dir, write_json, write_text
 

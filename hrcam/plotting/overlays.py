@@ -7,7 +7,7 @@ No pyplot state is touched: figures are ``matplotlib.figure.Figure`` objects (re
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from hrcam.io import atomic_path
 
-__all__ = ["overlay", "saliency_plot", "save_overlays", "montage_slices"]
+__all__ = ["overlay", "saliency_plot", "save_overlays", "montage_slices", "unique_stems", "write_overlays"]
 
 
 def _to_float_image(image: Any, name: str = "image") -> np.ndarray:
@@ -205,6 +205,68 @@ def saliency_plot(
     return fig
 
 
+def unique_stems(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """Output file stems for input files, unique within the list: ``a/x.jpg, b/x.jpg -> x, x-1``.
+
+    Both ``hrcam explain`` paths (local model and ``--server``) name their overlays with these stems.
+    """
+    stems: list[str] = []
+    for p in paths:
+        stem = Path(p).stem or "image"
+        candidate, i = stem, 1
+        while candidate in stems:
+            candidate = f"{stem}-{i}"
+            i += 1
+        stems.append(candidate)
+    return stems
+
+
+def write_overlays(
+    items: Iterable[tuple[str, Any, Mapping[str, Any]]],
+    out_dir: str | os.PathLike,
+    alpha: float = 0.5,
+    cmap: str = "jet",
+) -> list[Path]:
+    """Write overlay PNGs of images of any size, each map drawn at its image's own resolution, atomically.
+
+    The one writer of ``hrcam explain``'s overlays, for maps computed locally and by a TF Serving model.
+
+    Args:
+        items: ``(stem, image, maps)`` per image: ``stem`` a plain file stem (see :func:`unique_stems`),
+            ``image`` (H, W[, C]) uint8 or float in [0, 1] at the input file's resolution, ``maps``
+            ``{suffix: (h, w) map}``; each map is resized (bilinear, half-pixel centres) to (H, W) and
+            written to ``<stem>.png`` (suffix ``""``) or ``<stem>_<suffix>.png``.
+        out_dir: directory (created if needed).
+        alpha, cmap: see :func:`overlay`.
+
+    Returns:
+        the written paths, in order.
+
+    Raises:
+        ValueError: a stem that is not a plain file name, or two overlays with the same file name.
+    """
+    from PIL import Image
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    for stem, image, maps in items:
+        _check_stem(stem)
+        for suffix, m in maps.items():
+            path = out / (f"{stem}_{suffix}.png" if suffix else f"{stem}.png")
+            if path in paths:
+                raise ValueError(f"two overlays would be written to {str(path)!r}; stems must be unique")
+            with atomic_path(path) as tmp:
+                Image.fromarray(overlay(image, m, alpha=alpha, cmap=cmap)).save(tmp, format="PNG")
+            paths.append(path)
+    return paths
+
+
+def _check_stem(n: str) -> None:
+    if not n or os.sep in n or (os.altsep and os.altsep in n) or n in (".", ".."):
+        raise ValueError(f"`names` entries must be plain file stems, got {n!r}")
+
+
 def save_overlays(
     images: Any,
     maps: Any,
@@ -243,8 +305,7 @@ def save_overlays(
     if len(set(names)) != len(names):
         raise ValueError("`names` must be unique (files would overwrite each other)")
     for n in names:
-        if not n or os.sep in n or (os.altsep and os.altsep in n) or n in (".", ".."):
-            raise ValueError(f"`names` entries must be plain file stems, got {n!r}")
+        _check_stem(n)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     k = m.shape[1]

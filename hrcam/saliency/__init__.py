@@ -1,9 +1,14 @@
 """Saliency methods for Keras classifiers, on one base class, in 2D and 3D.
 
-    >>> from hrcam import saliency                            # the package is callable: saliency(...)
+    >>> from hrcam.saliency import saliency
     >>> explainer = saliency(model, method="GradCAM", mode="2D", layer=None)
     >>> preds, maps = explainer(x, target_class=[281])        # preds (B, C), maps (B, H, W) in [0, 1]
     >>> maps = explainer.explain(x, targets)                  # xplique-style: maps only
+    >>> hrcam.saliency.get("gradcam++")                       # the class: GradCAMPlusPlus
+    >>> res = explainer.compute(x, classes, capture=("conv_aux",))   # the traceable core (tensors)
+
+Every method builds on :class:`~hrcam.saliency.base.SaliencyMethod`; its :meth:`compute` returns
+predictions, the explained classes, the maps and any captured activations from one traceable call.
 
 Methods: CAM, GradCAM, GradCAMPlusPlus, LayerCAM, Gradients, GuidedBackprop, GuidedGradCAM, SmoothGrad,
 IntegratedGradients (see :func:`available_methods`).
@@ -12,8 +17,6 @@ IntegratedGradients (see :func:`available_methods`).
 from __future__ import annotations
 
 import re
-import sys
-import types
 from typing import Any
 
 from hrcam.saliency.base import SaliencyMethod
@@ -25,13 +28,15 @@ from hrcam.saliency.guided_backprop import GuidedBackprop
 from hrcam.saliency.guided_gradcam import GuidedGradCAM
 from hrcam.saliency.integrated_gradients import IntegratedGradients
 from hrcam.saliency.layercam import LayerCAM
+from hrcam.saliency.result import SaliencyResult
 from hrcam.saliency.smoothgrad import SmoothGrad
 
 __all__ = [
     "saliency",
     "available_methods",
-    "get_method",
+    "get",
     "SaliencyMethod",
+    "SaliencyResult",
     "CAM",
     "GradCAM",
     "GradCAMPlusPlus",
@@ -80,7 +85,7 @@ def available_methods() -> list[str]:
     return [m.name for m in _METHODS]
 
 
-def get_method(method: str | type[SaliencyMethod]) -> type[SaliencyMethod]:
+def get(method: str | type[SaliencyMethod]) -> type[SaliencyMethod]:
     """The method class for a name (``"GradCAM"``, ``"gradcam++"``, ``"guided_backprop"``, ``"ig"``, ...).
 
     Raises:
@@ -121,19 +126,4 @@ def saliency(
     Returns:
         The explainer; ``preds, maps = explainer(x, target_class=None)``.
     """
-    return get_method(method)(model, layer=layer, mode=mode, **kwargs)
-
-
-class _CallableModule(types.ModuleType):
-    """``hrcam.saliency`` is both this package and the :func:`saliency` factory.
-
-    ``from hrcam import saliency`` must give the factory (the documented API), but once the submodule is
-    imported Python binds the *module* to ``hrcam.saliency``; making the module callable keeps both
-    spellings working: ``saliency(model, method="GradCAM")`` and ``hrcam.saliency.GradCAM``.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> SaliencyMethod:
-        return saliency(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+    return get(method)(model, layer=layer, mode=mode, **kwargs)

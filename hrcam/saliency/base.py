@@ -1,103 +1,62 @@
-"""The base class every saliency method builds on.
+"""The saliency core every method builds on: one traceable call from images and classes to maps.
 
-:class:`SaliencyMethod` owns what all methods share: input validation (2D images or 3D volumes), target
-selection (``None`` = predicted class, an int, B ints, or (B, k) classes per image), finding the layer for CAM
-methods, pre-softmax scores, batching, one ``tf.function`` per input shape, up-sampling to the input size and
-per-map min-max normalisation. A method only implements :meth:`SaliencyMethod._compute`: a batch of images and
-(B, k) classes in, model outputs (B, C) and raw maps (B, k, *spatial) out, all inside one graph.
+:class:`SaliencyMethod` owns what all methods share: input validation (2D images or 3D volumes), targets
+(``None`` / an int / B ints / (B, k), a negative class = the image's predicted class), finding the layer for
+CAM methods, pre-softmax scores, batching, one ``tf.function`` per input shape, up-sampling to the input size,
+per-map min-max normalisation, and capturing intermediate activations.
+
+A method declares what it needs with class attributes (:attr:`~SaliencyMethod.needs_layer`,
+:attr:`~SaliencyMethod.needs_gradients`, :attr:`~SaliencyMethod.needs_graph`,
+:attr:`~SaliencyMethod.samples_per_image`) and implements one hook, :meth:`SaliencyMethod._compute` (a batch
+of images and (B, k) classes in, model outputs (B, C) and raw maps (B, k, *spatial) out, inside one graph).
+Its own options are keyword arguments; everything else goes to the base through ``**kwargs``.
+
+The public core is :meth:`SaliencyMethod.compute` (tensors in and out, traceable: the export's serving heads
+and the CLI build on it); ``method(x, target_class)`` is the NumPy convenience around it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import warnings
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from hrcam.ops import as_images, normalize_maps, resize_maps, resolve_targets, to_numpy
+from hrcam.ops import as_images, normalize_maps, resize_maps, to_numpy
+from hrcam.saliency._targets import select_classes
+from hrcam.saliency.batching import predict_batched, run_batched
+from hrcam.saliency.channels import CHANNEL_REDUCTIONS, check_channel_reduce, reduce_channels
+from hrcam.saliency.checks import (
+    check_input_rank,
+    check_mode,
+    check_model_input,
+    check_positive_int,
+    one_hot_to_indices,
+    require_guided_graph,
+)
 from hrcam.saliency.layers import (
     GraphRunner,
     LayerRef,
     ScoreSource,
+    classifier_output,
     find_layer,
     find_score_source,
     graph_of,
-    is_guided_relu,
-    iter_nodes,
 )
+from hrcam.saliency.result import CaptureState, Forward, SaliencyResult
 
-__all__ = ["SaliencyMethod", "Forward", "reduce_channels", "CHANNEL_REDUCTIONS"]
+__all__ = [
+    "SaliencyMethod",
+    "SaliencyResult",
+    "Forward",
+    "reduce_channels",
+    "check_channel_reduce",
+    "CHANNEL_REDUCTIONS",
+]
 
-CHANNEL_REDUCTIONS = ("max_abs", "mean_abs", "sum", "l2", "none")
-
-
-def reduce_channels(grads: tf.Tensor, how: str) -> tf.Tensor:
-    """Reduce the channel axis (last) of input-space attributions.
-
-    Args:
-        grads: (..., C) float tensor.
-        how: ``"max_abs"`` (max of |g| over channels, Simonyan et al.), ``"mean_abs"``,
-            ``"sum"`` (keeps signs; Integrated Gradients' completeness), ``"l2"`` (Euclidean norm)
-            or ``"none"`` (keep the channels).
-    """
-    if how == "max_abs":
-        return tf.reduce_max(tf.abs(grads), axis=-1)
-    if how == "mean_abs":
-        return tf.reduce_mean(tf.abs(grads), axis=-1)
-    if how == "sum":
-        return tf.reduce_sum(grads, axis=-1)
-    if how == "l2":
-        return tf.sqrt(tf.reduce_sum(tf.square(grads), axis=-1))
-    if how == "none":
-        return grads
-    raise ValueError(f"`channel_reduce` must be one of {CHANNEL_REDUCTIONS}, got {how!r}")
-
-
-def check_channel_reduce(how: str) -> str:
-    if how not in CHANNEL_REDUCTIONS:
-        raise ValueError(f"`channel_reduce` must be one of {CHANNEL_REDUCTIONS}, got {how!r}")
-    return how
-
-
-@dataclasses.dataclass
-class Forward:
-    """One forward pass through the model.
-
-    Attributes:
-        preds: (B, C) float32 model outputs (probabilities when the model ends in a softmax).
-        scores: (B, C) float32 scores to explain (pre-softmax unless ``use_logits=False``).
-        features: (B, *spatial, K) activations of the chosen layer (in the layer's dtype), or ``None``.
-        guided_after_features: a guided ReLU lies between ``features`` and ``scores``.
-    """
-
-    preds: tf.Tensor
-    scores: tf.Tensor
-    features: tf.Tensor | None = None
-    guided_after_features: bool = False
-
-
-def _check_mode(mode: Any) -> str:
-    if not isinstance(mode, str) or mode.upper() not in ("2D", "3D"):
-        raise ValueError(f"`mode` must be '2D' (images NHWC) or '3D' (volumes NDHWC), got {mode!r}")
-    return mode.upper()
-
-
-def _model_input_shape(model: keras.Model) -> tuple | None:
-    try:
-        inputs = model.inputs
-    except (AttributeError, ValueError):
-        return None
-    if not inputs:
-        return None
-    if len(inputs) != 1:
-        raise ValueError(
-            f"model {model.name!r} has {len(inputs)} inputs; saliency methods need a single image input"
-        )
-    return tuple(inputs[0].shape)
+Capture = str | keras.layers.Layer
 
 
 class SaliencyMethod:
@@ -105,7 +64,7 @@ class SaliencyMethod:
 
     Args:
         model: a ``keras.Model`` with one image input, (B, H, W, C) in 2D mode or (B, D, H, W, C) in 3D mode,
-            and one (B, C) output. Functional and Sequential models (also with nested models as layers) work
+            and a (B, C) output. Functional and Sequential models (also with nested models as layers) work
             with every method; subclassed models only with the input-gradient methods. The model is never
             modified.
         layer: for CAM methods, the layer whose activations are weighted: a name, a path ``"backbone/conv"``,
@@ -117,19 +76,35 @@ class SaliencyMethod:
         normalize: min-max scale each map to [0, 1] (constant maps become zeros); ``False`` gives raw values.
         upsample: resize feature-resolution maps to the input size (bilinear, half-pixel centres).
         use_logits: explain pre-softmax/pre-sigmoid scores when the model ends in a softmax/sigmoid.
+        channel_reduce: for input-space methods (those with a ``default_channel_reduce``), how the colour
+            channels are reduced: ``"max_abs"``, ``"mean_abs"``, ``"sum"``, ``"l2"`` or ``"none"`` (maps keep
+            the channel axis); ``None`` = the method's default.
+        output: for a model with several outputs, the one holding the class scores: a key of a dict output
+            (a FullModel's ``"probabilities"``) or an index into ``model.outputs``; ``None`` = the only one.
 
     Call it as ``preds, maps = method(x, target_class=None)``:
         ``x``: (B, H, W, C) (or (B, D, H, W, C)) float32 in [0, 1] or uint8.
         ``preds``: (B, C) float32 model outputs.
         ``maps``: (B, H, W) (3D: (B, D, H, W)) float32; (B, k, H, W) when ``target_class`` is (B, k).
+
+    Or, on tensors inside a graph: ``result = method.compute(images, classes, capture=("conv_aux",))``.
     """
 
     #: canonical method name, e.g. ``"GradCAM"``
     name: ClassVar[str] = "SaliencyMethod"
-    #: the method needs a layer (CAM family)
-    uses_layer: ClassVar[bool] = False
+    #: the method weights one layer's activations (CAM family): ``layer=`` is resolved at construction
+    needs_layer: ClassVar[bool] = False
+    #: the method back-propagates (False: CAM, one forward pass)
+    needs_gradients: ClassVar[bool] = True
+    #: the method needs the model's graph (guided ReLUs); subclassed models are refused
+    needs_graph: ClassVar[bool] = False
+    #: input-space methods: the default ``channel_reduce`` (``None``: the method takes no such option)
+    default_channel_reduce: ClassVar[str | None] = None
     #: samples per image evaluated in one batch (SmoothGrad noise samples, Integrated Gradients steps)
     samples_per_image: int = 1
+    #: the method's own keyword options and their defaults (set as attributes, then checked by
+    #: :meth:`_setup`), e.g. SmoothGrad's ``{"n_samples": 25, ...}``; unknown keywords are a TypeError
+    options: ClassVar[dict[str, Any]] = {}
 
     def __init__(
         self,
@@ -140,58 +115,57 @@ class SaliencyMethod:
         normalize: bool = True,
         upsample: bool = True,
         use_logits: bool = True,
+        channel_reduce: str | None = None,
+        output: str | int | None = None,
+        **options: Any,
     ) -> None:
         if not isinstance(model, keras.Model):
             raise TypeError(f"`model` must be a keras.Model, got {type(model).__name__}")
-        self.mode = _check_mode(mode)
+        self.mode = check_mode(mode)
         self.rank = 4 if self.mode == "2D" else 5
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
         self.model = model
-        self.batch_size = int(batch_size)
+        self.batch_size = check_positive_int(batch_size, "batch_size")
         self.normalize = bool(normalize)
         self.upsample = bool(upsample)
         self.use_logits = bool(use_logits)
-        shape = _model_input_shape(model)
-        if shape is not None and len(shape) != self.rank:
-            if len(shape) == 5 and self.mode == "2D":
-                raise ValueError(
-                    f"model {model.name!r} takes 5-D inputs {shape} (volumes (batch, depth, height, width, "
-                    "channels)) but mode='2D'; use mode='3D'"
-                )
-            if len(shape) == 4 and self.mode == "3D":
-                raise ValueError(
-                    f"model {model.name!r} takes 4-D inputs {shape} (images (batch, height, width, "
-                    "channels)) "
-                    "but mode='3D'; use mode='2D'"
-                )
-            raise ValueError(
-                f"model {model.name!r} input shape {shape} is neither 4-D (2D mode) nor 5-D (3D mode)"
-            )
+        self.output = output
+        if channel_reduce is not None and self.default_channel_reduce is None:
+            raise ValueError(f"{self.name} takes no `channel_reduce` (its maps have no channel axis)")
+        self.channel_reduce = check_channel_reduce(channel_reduce or self.default_channel_reduce or "none")
+        shape = check_model_input(model, self.mode)
         self._input_shape = shape  # (None, *spatial, C) or None (unknown: subclassed model)
-        self.score: ScoreSource = find_score_source(model, use_logits=self.use_logits)
+        self.score: ScoreSource = find_score_source(model, use_logits=self.use_logits, output=output)
         self.num_classes: int | None = None
+        self._output_index = 0
         if graph_of(model) is not None:
-            self.num_classes = int(model.outputs[0].shape[-1])
+            out, self._output_index = classifier_output(model, output)
+            self.num_classes = int(out.shape[-1])
         self.layer_ref: LayerRef | None = None
-        if self.uses_layer:
+        if self.needs_layer:
             self.layer_ref = find_layer(model, layer, rank=self.rank)
+        if self.needs_graph:
+            require_guided_graph(model, self.name)
         self._runner = GraphRunner(model)
         self._fns: dict[tuple, Any] = {}
+        self._capture_refs: dict[str, LayerRef] = {}
+        self._capture_state: CaptureState | None = None
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            raise TypeError(
+                f"{self.name} got unexpected keyword argument(s) {unknown}; its own options are "
+                f"{sorted(self.options) or 'none'}, besides the base's (layer, mode, batch_size, normalize, "
+                "upsample, use_logits, channel_reduce, output)"
+            )
+        for key, value in {**self.options, **options}.items():
+            setattr(self, key, value)
+        self._setup(layer)
 
-    def _require_guided_graph(self) -> None:
-        """For guided methods: the model's ReLUs must be reachable (a graph), and there should be some."""
-        if graph_of(self.model) is None:
-            raise ValueError(
-                f"{self.name} needs a Functional or Sequential model (built on keras.Input) to reach its "
-                f"ReLUs; model {self.model.name!r} is a subclassed model. Use Gradients or SmoothGrad instead"
-            )
-        if not any(is_guided_relu(node.operation) for _, node in iter_nodes(self.model)):
-            warnings.warn(
-                f"model {self.model.name!r} has no ReLU layers or ReLU activations: {self.name} gives plain "
-                "gradients here (guided backprop only changes how ReLUs back-propagate)",
-                stacklevel=3,
-            )
+    def _setup(self, layer: Any) -> None:
+        """Hook for a method's own checks and derived state, after the options are set (default: none).
+
+        Args:
+            layer: the ``layer=`` argument as given (methods that resolve it themselves, e.g. CAM).
+        """
 
     # --- public
 
@@ -204,15 +178,61 @@ class SaliencyMethod:
         layer = f", layer={self.layer_name!r}" if self.layer_ref is not None else ""
         return f"{type(self).__name__}(model={self.model.name!r}, mode={self.mode!r}{layer})"
 
+    def compute(
+        self,
+        images: Any,
+        classes: Any = None,
+        capture: Sequence[Capture] = (),
+        seed: Any = None,
+    ) -> SaliencyResult:
+        """The core: predictions, explained classes, maps and captured activations in one traceable call.
+
+        Runs eagerly or inside a ``tf.function`` (the export's serving heads trace it); no batching here.
+
+        Args:
+            images: (B, *spatial, C) float32 tensor in [0, 1] at the model's input size (not checked: use
+                :meth:`__call__` for user input).
+            classes: (B, k) int32, a negative entry = that image's predicted class; ``None`` = predicted
+                (k = 1).
+            capture: layers whose activations to return, each a name, a path ``"backbone/layer"`` or a
+                layer of the model; they come from the forward pass on ``images`` (one extra forward pass
+                only for methods that never run the model on the images themselves, e.g. Integrated
+                Gradients).
+            seed: (2,) int32 seed for stateless random ops (SmoothGrad); ``None`` = a fixed default.
+
+        Returns:
+            :class:`SaliencyResult`; ``captured`` is keyed by the given names (layers: their ``.name``).
+        """
+        x = tf.convert_to_tensor(images, tf.float32)
+        if classes is None:
+            classes = tf.fill(tf.stack([tf.shape(x)[0], 1]), -1)
+        classes = tf.cast(classes, tf.int32)
+        seed = tf.constant([0, 0], tf.int32) if seed is None else tf.cast(seed, tf.int32)
+        self._capture_state = CaptureState(images=x, refs=self._resolve_capture(capture))
+        try:
+            preds, maps = self._compute(x, classes, seed)
+            state = self._capture_state
+            if state.refs and state.values is None:
+                self._forward(x)  # the method never ran the model on the images themselves
+            captured = dict(state.values or {})
+        finally:
+            self._capture_state = None
+        return SaliencyResult(
+            preds=preds,
+            classes=select_classes(preds, classes),
+            maps=self._postprocess(maps, x),
+            captured=captured,
+        )
+
     def __call__(
         self, x: Any, target_class: Any = None, as_tensor: bool = False
     ) -> tuple[np.ndarray, np.ndarray] | tuple[tf.Tensor, tf.Tensor]:
-        """Compute model outputs and saliency maps for a batch.
+        """Compute model outputs and saliency maps for a batch (checked, batched, compiled).
 
         Args:
             x: (B, H, W, C) images (3D: (B, D, H, W, C) volumes), float32 in [0, 1] or uint8 in [0, 255].
             target_class: ``None`` (each image's predicted class), an int, B ints, or a (B, k) array of k
-                classes per image (all k maps come from one forward pass).
+                classes per image (all k maps come from one forward pass); -1 = the predicted class.
             as_tensor: return ``tf.Tensor``s instead of NumPy arrays.
 
         Returns:
@@ -224,36 +244,15 @@ class SaliencyMethod:
             ValueError: wrong rank, channel count or size, values outside [0, 1], targets out of range.
             TypeError: non-numeric images or targets.
         """
-        x = self._check_input(x)
-        batch = int(x.shape[0])
-        num_classes = self.num_classes
-        if target_class is None:
-            classes, multi, use_pred = None, False, True
-        else:
-            if num_classes is None:
-                num_classes = self._probe_num_classes(x)
-            classes, multi = resolve_targets(
-                target_class, tf.zeros((batch, num_classes)), num_classes, name="target_class"
-            )
-            use_pred = False
-        k = 1 if classes is None else int(classes.shape[1])
-        fn = self._compiled(tuple(int(s) for s in x.shape[1:]), k, use_pred, squeeze=not multi)
-        step = max(1, self.batch_size // max(1, int(self.samples_per_image)))
-        base_seed = self._base_seed()
-        preds, maps = [], []
-        for i, start in enumerate(range(0, batch, step)):
-            xb = x if step >= batch else x[start : start + step]  # no copy for a single chunk
-            cb = (
-                classes[start : start + step] if classes is not None else tf.zeros((xb.shape[0], 1), tf.int32)
-            )
-            p, m = fn(xb, cb, tf.constant([base_seed, i], tf.int32))
-            preds.append(p)
-            maps.append(m)
-        preds_t = preds[0] if len(preds) == 1 else tf.concat(preds, 0)
-        maps_t = maps[0] if len(maps) == 1 else tf.concat(maps, 0)
+        preds_t, _, maps_t = run_batched(self, x, target_class)
         if as_tensor:
             return preds_t, maps_t
         return to_numpy(preds_t), to_numpy(maps_t)
+
+    def predict(self, x: Any) -> np.ndarray:
+        """(B, C) float32 model outputs for ``x`` (checked as in :meth:`__call__`; one compiled forward pass
+        per chunk of ``batch_size`` images, no maps), e.g. to pick each image's top-k classes."""
+        return to_numpy(predict_batched(self, x))
 
     def explain(self, inputs: Any, targets: Any = None) -> np.ndarray:
         """xplique-style entry point: maps only.
@@ -266,34 +265,31 @@ class SaliencyMethod:
         Returns:
             float32 maps, (B, H, W) (3D: (B, D, H, W)), or (B, k, ...) for (B, k) integer targets.
         """
-        if targets is not None and not isinstance(targets, (int, np.integer)):
-            arr = np.asarray(to_numpy(targets))
-            if (
-                arr.ndim == 2
-                and arr.dtype.kind in "fb"
-                and self.num_classes
-                and arr.shape[1] == self.num_classes
-            ):
-                if arr.size and np.all((arr == 0) | (arr == 1)) and np.all(arr.sum(axis=1) == 1):
-                    targets = arr.argmax(axis=1).astype(np.int32)
-                else:
-                    raise ValueError(
-                        f"`targets` of shape {arr.shape} and dtype {arr.dtype} looks like one-hot rows but "
-                        "is not one-hot (exactly one 1 per row); pass class indices instead"
-                    )
+        targets = one_hot_to_indices(targets, self.num_classes)
         _, maps = self(inputs, target_class=targets)
         return maps
 
+    def check_input(self, x: Any) -> tf.Tensor:
+        """``x`` checked and converted: float32 (B, *spatial, C) in [0, 1] (uint8 divided by 255).
+
+        Raises:
+            ValueError: wrong rank for the mode, channel count or size; values outside [0, 1].
+        """
+        check_input_rank(x, self.mode)
+        channels = spatial = None
+        if self._input_shape is not None:
+            channels = self._input_shape[-1]
+            spatial = self._input_shape[1:-1]
+        return as_images(x, name="x", rank=self.rank, channels=channels, spatial_shape=spatial)
+
     # --- for subclasses
 
-    def _compute(
-        self, x: tf.Tensor, classes: tf.Tensor | None, seed: tf.Tensor
-    ) -> tuple[tf.Tensor, tf.Tensor]:
+    def _compute(self, x: tf.Tensor, classes: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Model outputs and raw maps for one batch (runs inside a ``tf.function``).
 
         Args:
             x: (b, *spatial, C) float32 images in [0, 1].
-            classes: (b, k) int32 classes, or ``None`` for each image's predicted class (k = 1).
+            classes: (b, k) int32 classes, a negative entry = the image's predicted class.
             seed: (2,) int32 seed for stateless random ops.
 
         Returns:
@@ -310,7 +306,8 @@ class SaliencyMethod:
         tape: tf.GradientTape | None = None,
         guided: bool = False,
     ) -> Forward:
-        """Run the model once, capturing the scores and (optionally) the chosen layer's activations.
+        """Run the model once, capturing the scores, (optionally) the chosen layer's activations and, on the
+        first pass over the images of a :meth:`compute` call, the requested ``capture=`` layers.
 
         With ``watch_features``, ``tape.watch`` is called on the activations the moment they are produced, so
         a gradient w.r.t. them back-propagates only through the layers after them (never into the weights,
@@ -325,6 +322,10 @@ class SaliencyMethod:
             if self.layer_ref is None:
                 raise RuntimeError(f"{type(self).__name__} has no layer to capture")
             (watch if watch_features else capture).append(self.layer_ref.tensor)
+        state = self._capture_state
+        extra = state is not None and state.values is None and x is state.images and bool(state.refs)
+        if extra:
+            capture.extend(ref.tensor for ref in state.refs.values())
         res = self._runner.run(
             x,
             capture=capture,
@@ -333,21 +334,16 @@ class SaliencyMethod:
             on_watch=tape.watch if tape is not None else None,
             guided=guided,
         )
-        preds = tf.cast(res.outputs[0], tf.float32)
+        if extra:
+            state.values = {name: self._reached(res.captured, ref) for name, ref in state.refs.items()}
+        preds = tf.cast(res.outputs[self._output_index], tf.float32)
         if self.score.linear_layer is not None:
             scores = res.linear[id(self.score.linear_layer)]
         elif self.score.tensor is not None:
             scores = res.captured[id(self.score.tensor)]
         else:
-            scores = res.outputs[0]
-        feats = None
-        if features or watch_features:
-            if id(self.layer_ref.tensor) not in res.captured:
-                raise ValueError(
-                    f"layer {self.layer_ref.path!r} was not reached when running model {self.model.name!r} "
-                    "(it is not connected to the model's input); pass another layer="
-                )
-            feats = res.captured[id(self.layer_ref.tensor)]
+            scores = res.outputs[self._output_index]
+        feats = self._reached(res.captured, self.layer_ref) if (features or watch_features) else None
         return Forward(
             preds=preds,
             scores=tf.cast(scores, tf.float32),
@@ -355,99 +351,40 @@ class SaliencyMethod:
             guided_after_features=res.guided_after_watch,
         )
 
+    def _reached(self, captured: dict[int, tf.Tensor], ref: LayerRef) -> tf.Tensor:
+        if id(ref.tensor) not in captured:
+            raise ValueError(
+                f"layer {ref.path!r} was not reached when running model {self.model.name!r} "
+                "(it is not connected to the model's input); pass another layer"
+            )
+        return captured[id(ref.tensor)]
+
     @staticmethod
     def _select_classes(preds: tf.Tensor, classes: tf.Tensor | None) -> tf.Tensor:
-        """(b, k) int32 classes; ``None`` -> each image's predicted class, (b, 1); a negative entry -> that
-        image's predicted class (the convention of the models' ``maps_fn`` and the serving ``explain``)."""
-        predicted = tf.cast(tf.argmax(preds, axis=-1), tf.int32)[:, None]
-        if classes is None:
-            return predicted
-        classes = tf.cast(classes, tf.int32)
-        return tf.where(classes < 0, predicted, classes)
-
-    @staticmethod
-    def _targets(scores: tf.Tensor, classes: tf.Tensor) -> list[tf.Tensor]:
-        """k scalars ``sum_b scores[b, classes[b, j]]``; the gradient of each gives every image's gradient for
-        its j-th class at once (images do not interact in inference mode)."""
-        k = int(classes.shape[1])
-        return [tf.reduce_sum(tf.gather(scores, classes[:, j], batch_dims=1)) for j in range(k)]
-
-    @staticmethod
-    def _gradients(tape: tf.GradientTape, targets: list[tf.Tensor], source: tf.Tensor) -> tf.Tensor:
-        """Stack the gradients of the k targets w.r.t. ``source``: (b, k, *source.shape[1:]) float32."""
-        grads = [
-            tf.cast(tape.gradient(t, source, unconnected_gradients=tf.UnconnectedGradients.ZERO), tf.float32)
-            for t in targets
-        ]
-        return tf.stack(grads, axis=1)
-
-    @staticmethod
-    def _num_targets(classes: tf.Tensor | None) -> int:
-        return 1 if classes is None else int(classes.shape[1])
+        """(b, k) int32 classes: negative entries (and ``None``) -> each image's predicted class."""
+        return select_classes(preds, classes)
 
     # --- internal
 
-    def _check_input(self, x: Any) -> tf.Tensor:
-        ndim = getattr(x, "ndim", None)
-        if ndim is None and hasattr(x, "shape"):
-            ndim = len(x.shape)
-        if ndim is not None and self.mode == "2D" and ndim == 5:
-            raise ValueError(
-                f"`x` has rank 5 (volumes (batch, depth, height, width, channels)), shape "
-                f"{tuple(x.shape)}, but this explainer is in mode='2D'; use mode='3D' with a 3D model"
-            )
-        if ndim is not None and self.mode == "3D" and ndim == 4:
-            raise ValueError(
-                f"`x` has rank 4 (images (batch, height, width, channels)), shape {tuple(x.shape)}, but this "
-                "explainer is in mode='3D' (expects (batch, depth, height, width, channels))"
-            )
-        channels = spatial = None
-        if self._input_shape is not None:
-            channels = self._input_shape[-1]
-            spatial = self._input_shape[1:-1]
-        return as_images(x, name="x", rank=self.rank, channels=channels, spatial_shape=spatial)
-
-    def _probe_num_classes(self, x: tf.Tensor) -> int:
-        out = self.model(x[:1], training=False)
-        self.num_classes = int(tf.nest.flatten(out)[0].shape[-1])
-        return self.num_classes
-
-    def _base_seed(self) -> int:
-        seed = getattr(self, "seed", None)
-        if seed is None:
-            return int(np.random.default_rng().integers(0, 2**31 - 1))
-        return int(seed)
-
-    def _compiled(self, item_shape: tuple[int, ...], k: int, use_pred: bool, squeeze: bool = False) -> Any:
-        key = (item_shape, k, use_pred, squeeze)
-        fn = self._fns.get(key)
-        if fn is None:
-            fn = tf.function(
-                functools.partial(self._batch, use_pred=use_pred, squeeze=squeeze),
-                input_signature=[
-                    tf.TensorSpec((None, *item_shape), tf.float32),
-                    tf.TensorSpec((None, k), tf.int32),
-                    tf.TensorSpec((2,), tf.int32),
-                ],
-                autograph=False,
-            )
-            self._fns[key] = fn
-        return fn
-
-    def _batch(
-        self, x: tf.Tensor, classes: tf.Tensor, seed: tf.Tensor, use_pred: bool, squeeze: bool
-    ) -> tuple[tf.Tensor, tf.Tensor]:
-        preds, maps = self._compute(x, None if use_pred else classes, seed)
-        maps = self._postprocess(maps, x)
-        return preds, (tf.squeeze(maps, axis=1) if squeeze else maps)
+    def _resolve_capture(self, capture: Sequence[Capture]) -> dict[str, LayerRef]:
+        if isinstance(capture, (str, keras.layers.Layer)):
+            capture = (capture,)
+        refs: dict[str, LayerRef] = {}
+        for item in capture:
+            key = item if isinstance(item, str) else getattr(item, "name", repr(item))
+            if key not in self._capture_refs:
+                self._capture_refs[key] = find_layer(self.model, item, rank=None)
+            refs[key] = self._capture_refs[key]
+        return refs
 
     def _postprocess(self, maps: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
         """Up-sample (b, k, *spatial[, C]) maps to the input size and min-max normalise each map."""
         maps = tf.cast(maps, tf.float32)
         n_sp = self.rank - 2
-        size = [int(s) for s in x.shape[1 : 1 + n_sp]]
-        map_sp = [int(s) for s in maps.shape[2 : 2 + n_sp]]
-        if self.upsample and map_sp != size:
+        size = list(x.shape[1 : 1 + n_sp])
+        if self.upsample and list(maps.shape[2 : 2 + n_sp]) != size:
+            if None in size:
+                raise ValueError(f"upsample=True needs a static input size, got images of shape {x.shape}")
             maps = resize_maps(maps, size)
         if self.normalize:
             maps = normalize_maps(maps, batch_dims=2)

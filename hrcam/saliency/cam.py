@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import keras
+from typing import Any
+
 import tensorflow as tf
 
 from hrcam.ops import class_activation_maps
 from hrcam.saliency.base import SaliencyMethod
-from hrcam.saliency.layers import LayerRef, _producer, find_cam_head, find_layer, find_score_source
+from hrcam.saliency.graph import producer
+from hrcam.saliency.layers import LayerRef, find_cam_head, find_layer, find_score_source
 
 __all__ = ["CAM"]
 
@@ -29,31 +31,22 @@ class CAM(SaliencyMethod):
     """
 
     name = "CAM"
-    uses_layer = False
+    needs_gradients = False
 
-    def __init__(
-        self,
-        model: keras.Model,
-        layer: str | keras.layers.Layer | None = None,
-        mode: str = "2D",
-        batch_size: int = 64,
-        normalize: bool = True,
-        upsample: bool = True,
-        use_logits: bool = True,
-        relu: bool = False,
-    ) -> None:
-        super().__init__(
-            model, layer=None, mode=mode, batch_size=batch_size, normalize=normalize, upsample=upsample,
-            use_logits=use_logits,
-        )  # fmt: skip
-        score = self.score if self.score.tensor is not None and self.use_logits else find_score_source(model)
+    options = {"relu": False}
+
+    def _setup(self, layer: Any) -> None:
+        model = self.model
+        score = self.score
+        if score.tensor is None or not self.use_logits:
+            score = find_score_source(model, output=self.output)
         self.head = find_cam_head(score)
         if len(self.head.features.shape) != self.rank:
             raise ValueError(
                 f"CAM features {tuple(self.head.features.shape)} do not have rank {self.rank} "
                 f"(mode={self.mode!r})"
             )
-        feat_layer = _producer(self.head.features)[0]
+        feat_layer = producer(self.head.features)[0]
         path = feat_layer.name
         if layer is not None:
             ref = find_layer(model, layer, rank=self.rank)
@@ -65,7 +58,7 @@ class CAM(SaliencyMethod):
                 )
             path = ref.path
         self.layer_ref = LayerRef(path=path, layer=feat_layer, tensor=self.head.features)
-        self.relu = bool(relu)
+        self.relu = bool(self.relu)
 
     def _compute(
         self, x: tf.Tensor, classes: tf.Tensor | None, seed: tf.Tensor

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from hrcam.saliency.base import SaliencyMethod
+from hrcam.saliency.gradients_util import class_scores, num_targets, stacked_gradients
 
 __all__ = ["GradCAM", "weighted_activations", "spatial_axes"]
 
@@ -30,19 +31,17 @@ class GradCAM(SaliencyMethod):
     """
 
     name = "GradCAM"
-    uses_layer = True
+    needs_layer = True
 
     def _features_and_grads(
         self, x: tf.Tensor, classes: tf.Tensor | None
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """(preds (b, C), features (b, *spatial, K), grads (b, k, *spatial, K)) for the target classes."""
-        with tf.GradientTape(
-            watch_accessed_variables=False, persistent=self._num_targets(classes) > 1
-        ) as tape:
+        with tf.GradientTape(watch_accessed_variables=False, persistent=num_targets(classes) > 1) as tape:
             fwd = self._forward(x, watch_features=True, tape=tape)
             classes = self._select_classes(fwd.preds, classes)
-            targets = self._targets(fwd.scores, classes)
-        grads = self._gradients(tape, targets, fwd.features)
+            targets = class_scores(fwd.scores, classes)
+        grads = stacked_gradients(tape, targets, fwd.features)
         del tape
         return fwd.preds, fwd.features, grads
 

@@ -25,3 +25,4 @@ class GuidedBackprop(Gradients):
 
     name = "GuidedBackprop"
     guided = True
+    needs_graph = True

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 
 from hrcam.ops import resize_maps
-from hrcam.saliency.base import check_channel_reduce, reduce_channels
+from hrcam.saliency.base import reduce_channels
 from hrcam.saliency.gradcam import GradCAM
+from hrcam.saliency.gradients_util import class_scores, num_targets
 
 __all__ = ["GuidedGradCAM"]
 
@@ -22,41 +22,25 @@ class GuidedGradCAM(GradCAM):
     from Grad-CAM's, so the Grad-CAM part then takes a second, plain forward pass.
 
     Args:
-        model, layer, mode, batch_size, normalize, use_logits: see
+        **kwargs: the base's options (``mode``, ``batch_size``, ``normalize``, ``use_logits``, ...), see
             :class:`~hrcam.saliency.base.SaliencyMethod`.
         channel_reduce: how the guided gradients are reduced over colour channels before the product
             (``"max_abs"`` default; ``"none"`` keeps them: maps (B, H, W, C)).
     """
 
     name = "GuidedGradCAM"
-
-    def __init__(
-        self,
-        model: keras.Model,
-        layer: str | keras.layers.Layer | None = None,
-        mode: str = "2D",
-        batch_size: int = 64,
-        normalize: bool = True,
-        upsample: bool = True,
-        use_logits: bool = True,
-        channel_reduce: str = "max_abs",
-    ) -> None:
-        super().__init__(
-            model, layer=layer, mode=mode, batch_size=batch_size, normalize=normalize, upsample=upsample,
-            use_logits=use_logits,
-        )  # fmt: skip
-        self.channel_reduce = check_channel_reduce(channel_reduce)
-        self._require_guided_graph()
+    default_channel_reduce = "max_abs"
+    needs_graph = True
 
     def _compute(
         self, x: tf.Tensor, classes: tf.Tensor | None, seed: tf.Tensor
     ) -> tuple[tf.Tensor, tf.Tensor]:
-        k = self._num_targets(classes)
+        k = num_targets(classes)
         with tf.GradientTape(watch_accessed_variables=False, persistent=k > 1) as tape:
             tape.watch(x)
             fwd = self._forward(x, watch_features=True, tape=tape, guided=True)
             classes = self._select_classes(fwd.preds, classes)
-            targets = self._targets(fwd.scores, classes)
+            targets = class_scores(fwd.scores, classes)
         pairs = [
             tape.gradient(t, [x, fwd.features], unconnected_gradients=tf.UnconnectedGradients.ZERO)
             for t in targets

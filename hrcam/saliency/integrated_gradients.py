@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from hrcam.saliency.base import SaliencyMethod, check_channel_reduce, reduce_channels
+from hrcam.saliency.base import SaliencyMethod, reduce_channels
+from hrcam.saliency.checks import check_positive_int
+from hrcam.saliency.gradients_util import class_scores, num_targets, stacked_gradients
 
 __all__ = ["IntegratedGradients"]
 
@@ -22,8 +23,8 @@ class IntegratedGradients(SaliencyMethod):
     class come from the path's end point, the image itself, so no extra forward pass is needed.
 
     Args:
-        model, mode, batch_size, normalize, use_logits: see :class:`~hrcam.saliency.base.SaliencyMethod`.
-        layer: ignored.
+        **kwargs: the base's options (``mode``, ``batch_size``, ``normalize``, ``use_logits``, ...), see
+            :class:`~hrcam.saliency.base.SaliencyMethod`.
         steps: gradient evaluations along the path; the last one is the image itself.
         baseline: ``"black"`` / ``0.0`` (default), ``"white"`` (1.0), any float in [0, 1], or one image
             (H, W, C) / (1, H, W, C) (3D: (D, H, W, C)) in [0, 1].
@@ -35,36 +36,18 @@ class IntegratedGradients(SaliencyMethod):
     """
 
     name = "IntegratedGradients"
+    default_channel_reduce = "sum"
 
-    def __init__(
-        self,
-        model: keras.Model,
-        layer: str | keras.layers.Layer | None = None,
-        mode: str = "2D",
-        batch_size: int = 64,
-        normalize: bool = True,
-        upsample: bool = True,
-        use_logits: bool = True,
-        steps: int = 50,
-        baseline: Any = 0.0,
-        channel_reduce: str = "sum",
-        rule: str = "trapezoid",
-    ) -> None:
-        super().__init__(
-            model, layer=layer, mode=mode, batch_size=batch_size, normalize=normalize, upsample=upsample,
-            use_logits=use_logits,
-        )  # fmt: skip
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"`steps` must be a positive int, got {steps!r}")
+    options = {"steps": 50, "baseline": 0.0, "rule": "trapezoid"}
+
+    def _setup(self, layer: Any) -> None:
+        steps, rule = self.steps, self.rule
+        self.steps = self.samples_per_image = check_positive_int(steps, "steps")
         if rule not in ("right", "trapezoid"):
             raise ValueError(f"`rule` must be 'right' or 'trapezoid', got {rule!r}")
         if rule == "trapezoid" and steps < 2:
             raise ValueError(f"`steps` must be >= 2 for the trapezoid rule, got {steps!r}")
-        self.steps = int(steps)
-        self.samples_per_image = self.steps
-        self.channel_reduce = check_channel_reduce(channel_reduce)
-        self.baseline = self._check_baseline(baseline)
-        self.rule = rule
+        self.baseline = self._check_baseline(self.baseline)
         if rule == "right":
             alphas = np.arange(1, self.steps + 1, dtype=np.float64) / self.steps
             weights = np.full(self.steps, 1.0 / self.steps)
@@ -116,14 +99,14 @@ class IntegratedGradients(SaliencyMethod):
         shape_alpha = [1, n] + [1] * (x.shape.rank - 1)
         alphas = tf.reshape(tf.constant(self._alphas), shape_alpha)
         path = tf.reshape(base[:, None] + alphas * delta[:, None], tf.concat([[b * n], item], 0))
-        k = self._num_targets(classes)
+        k = num_targets(classes)
         with tf.GradientTape(watch_accessed_variables=False, persistent=k > 1) as tape:
             tape.watch(path)
             fwd = self._forward(path)
             preds = tf.reshape(fwd.preds, [b, n, -1])[:, -1]  # the end point alpha = 1 is x itself
             classes = self._select_classes(preds, classes)
-            targets = self._targets(fwd.scores, tf.repeat(classes, n, axis=0))
-        grads = self._gradients(tape, targets, path)  # (b * n, k, *spatial, C)
+            targets = class_scores(fwd.scores, tf.repeat(classes, n, axis=0))
+        grads = stacked_gradients(tape, targets, path)  # (b * n, k, *spatial, C)
         del tape
         grads = tf.reshape(grads, tf.concat([[b, n], tf.shape(grads)[1:]], 0))
         w = tf.reshape(tf.constant(self._weights), [1, n] + [1] * (grads.shape.rank - 2))

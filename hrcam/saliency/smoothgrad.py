@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import keras
+from typing import Any
+
 import tensorflow as tf
 
-from hrcam.saliency.base import SaliencyMethod, check_channel_reduce, reduce_channels
+from hrcam.saliency.base import SaliencyMethod, reduce_channels
+from hrcam.saliency.checks import check_positive_int
+from hrcam.saliency.gradients_util import class_scores, num_targets, stacked_gradients
 
 __all__ = ["SmoothGrad"]
 
@@ -19,8 +22,8 @@ class SmoothGrad(SaliencyMethod):
     predicted class (``target_class=None``) and the returned ``preds`` come from the noise-free image.
 
     Args:
-        model, mode, batch_size, normalize, use_logits: see :class:`~hrcam.saliency.base.SaliencyMethod`.
-        layer: ignored.
+        **kwargs: the base's options (``mode``, ``batch_size``, ``normalize``, ``use_logits``, ...), see
+            :class:`~hrcam.saliency.base.SaliencyMethod`.
         n_samples: noisy samples per image (>= 1).
         noise_level: noise standard deviation as a fraction of each image's value range (PAIR: 0.15).
         magnitude: average squared gradients (SmoothGrad-squared) instead of gradients.
@@ -29,36 +32,17 @@ class SmoothGrad(SaliencyMethod):
     """
 
     name = "SmoothGrad"
+    default_channel_reduce = "max_abs"
 
-    def __init__(
-        self,
-        model: keras.Model,
-        layer: str | keras.layers.Layer | None = None,
-        mode: str = "2D",
-        batch_size: int = 64,
-        normalize: bool = True,
-        upsample: bool = True,
-        use_logits: bool = True,
-        n_samples: int = 25,
-        noise_level: float = 0.15,
-        magnitude: bool = False,
-        channel_reduce: str = "max_abs",
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(
-            model, layer=layer, mode=mode, batch_size=batch_size, normalize=normalize, upsample=upsample,
-            use_logits=use_logits,
-        )  # fmt: skip
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-            raise ValueError(f"`n_samples` must be a positive int, got {n_samples!r}")
+    options = {"n_samples": 25, "noise_level": 0.15, "magnitude": False, "seed": None}
+
+    def _setup(self, layer: Any) -> None:
+        noise_level = self.noise_level
+        self.n_samples = self.samples_per_image = check_positive_int(self.n_samples, "n_samples")
         if not (float(noise_level) >= 0.0):
             raise ValueError(f"`noise_level` must be >= 0, got {noise_level!r}")
-        self.n_samples = int(n_samples)
-        self.samples_per_image = self.n_samples
         self.noise_level = float(noise_level)
-        self.magnitude = bool(magnitude)
-        self.channel_reduce = check_channel_reduce(channel_reduce)
-        self.seed = seed
+        self.magnitude = bool(self.magnitude)
 
     def _compute(
         self, x: tf.Tensor, classes: tf.Tensor | None, seed: tf.Tensor
@@ -74,12 +58,12 @@ class SmoothGrad(SaliencyMethod):
         noise = tf.random.stateless_normal(tf.concat([[b, n], item], 0), seed=seed)
         noisy = tf.reshape(x[:, None] + noise * sigma[:, None], tf.concat([[b * n], item], 0))
         noisy_classes = tf.repeat(classes, n, axis=0)  # (b * n, k)
-        k = self._num_targets(classes)
+        k = num_targets(classes)
         with tf.GradientTape(watch_accessed_variables=False, persistent=k > 1) as tape:
             tape.watch(noisy)
             fwd = self._forward(noisy)
-            targets = self._targets(fwd.scores, noisy_classes)
-        grads = self._gradients(tape, targets, noisy)  # (b * n, k, *spatial, C)
+            targets = class_scores(fwd.scores, noisy_classes)
+        grads = stacked_gradients(tape, targets, noisy)  # (b * n, k, *spatial, C)
         del tape
         grads = tf.reshape(grads, tf.concat([[b, n], tf.shape(grads)[1:]], 0))
         if self.magnitude:
