@@ -14,7 +14,6 @@ __version__ = "0.1.0"
 _LAZY = {
     "HalfModel": "hrcam.models",
     "FullModel": "hrcam.models",
-    "saliency": "hrcam.saliency",
     "saliency_plot": "hrcam.plotting",
 }
 

@@ -50,7 +50,7 @@ from hrcam.export.requests import (
     images_from_uint8,
     resize_maps_to,
 )
-from hrcam.saliency._targets import select_classes  # TEMPORARY: hrcam.ops.select_classes after the merge
+from hrcam.ops import select_classes
 
 __all__ = ["HEADS", "SIGNATURES", "ServingHeads", "load_classifier"]
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from hrcam.saliency._targets import resolve_targets
+from hrcam.arrays import resolve_targets
 
 __all__ = ["run_batched", "predict_batched"]
 
