@@ -24,8 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hrcam.ops import as_images, normalize_maps, resize_maps, to_numpy
-from hrcam.ops import select_classes
+from hrcam.ops import as_images, normalize_maps, resize_maps, select_classes, to_numpy
 from hrcam.saliency.batching import predict_batched, run_batched
 from hrcam.saliency.channels import CHANNEL_REDUCTIONS, check_channel_reduce, reduce_channels
 from hrcam.saliency.checks import (
