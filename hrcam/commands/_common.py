@@ -48,3 +48,20 @@ def emit(result: dict[str, Any], as_json: bool, lines: list[str]) -> None:
     else:
         for line in lines:
             print(line)
+
+
+def load_hrcam_model(path: str, argument: str = "--model"):
+    """A HalfModel or FullModel from a ``.keras`` file, through :func:`hrcam.models.load_model`.
+
+    Raises:
+        FileNotFoundError: no file. ValueError: a Keras model without hrcam's CAM head.
+    """
+    from hrcam.models import FullModel, HalfModel, load_model
+
+    model = load_model(path)
+    if not isinstance(model, (HalfModel, FullModel)):
+        raise ValueError(
+            f"{argument} {str(path)!r} holds a Keras model without hrcam's CAM head "
+            "(conv_aux -> gap -> logits); expected a HalfModel or FullModel file"
+        )
+    return model
