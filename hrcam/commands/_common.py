@@ -15,15 +15,20 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         "--data", metavar="ROOT", help="folder dataset root in the ImageNet layout (sets data.source=folder)"
     )
     parser.add_argument("--epochs", type=int, metavar="N", help="epochs of this stage (overrides the config)")
+    add_override_argument(parser, "data.batch_size=16")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+
+
+def add_override_argument(parser: argparse.ArgumentParser, example: str) -> None:
+    """``--set SECTION.KEY=VALUE`` (repeatable) into ``args.overrides``."""
     parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="SECTION.KEY=VALUE",
-        help="override any config value, e.g. --set data.batch_size=16 (repeatable)",
+        help=f"override any config value, e.g. --set {example} (repeatable)",
     )
-    parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
 
 
 def load_config_from_args(args: argparse.Namespace, stage: str | None = None):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hrcam.commands._common import emit
+from hrcam.commands._common import add_override_argument, emit
 
 HELP = "train HR-CAM on synthetic data and write CAM overlays, metrics, plots and a SavedModel (offline)"
 
@@ -20,14 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument(
         "--config", metavar="YAML", help="preset file or name (default: the packaged 'demo' preset)"
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override a config value, e.g. --set half.epochs=2 (repeatable)",
-    )
+    add_override_argument(parser, "half.epochs=2")
     parser.add_argument("--num-overlays", type=int, default=8, help="test images to draw (default 8)")
     parser.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")

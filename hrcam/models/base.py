@@ -30,6 +30,8 @@ class CamModelBase:
     never tracks a layer twice. Serialised as ``{"name", "graph": <the graph's Keras config>, ...}``.
     """
 
+    _MAP_KEYS: tuple[str, ...] = ()  # the ``maps_fn`` outputs ``generate_cams`` returns, in order
+
     # -- Keras plumbing -----------------------------------------------------------------------------
     def _init_graph(self, graph: keras.Model, name: str | None = None) -> None:
         single = len(graph.inputs) == 1
@@ -55,6 +57,14 @@ class CamModelBase:
     def model(self) -> keras.Model:
         """The plain Functional ``keras.Model`` over this model's layers (``predict`` gives probabilities)."""
         return self._views.model
+
+    @property
+    def cam_model(self) -> keras.Model:
+        """keras.Model: images -> the activations the CAMs need and the probabilities (built once)."""
+        return self._view("cam_model", lambda: keras.Model(self.model.inputs[0], self._cam_outputs()))
+
+    def _cam_outputs(self) -> list:  # pragma: no cover - each model defines it
+        raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
         config = {"name": self.name, "graph": keras.saving.serialize_keras_object(self.model)}
@@ -142,6 +152,34 @@ class CamModelBase:
         if normalize:
             maps = [ops.normalize_maps(m, batch_dims=2 if multi else 1) for m in maps]
         return maps, out["probabilities"]
+
+    def generate_cams(
+        self,
+        x: Any,
+        custom_class: Any = None,
+        normalize: bool = True,
+        batch_size: int | None = 64,
+        as_tensor: bool = False,
+    ) -> tuple:
+        """CAMs and probabilities for a whole batch in one compiled forward pass (chunks of ``batch_size``).
+
+        Args:
+            x: images (B, H, W, C), float32 in [0, 1] or uint8 (a FullModel also takes other sizes: its
+                high-res CAM comes back at the request's size).
+            custom_class: None (predicted class), an int, B ints, or (B, k) classes per image; -1 = the
+                image's predicted class.
+            normalize: min-max scale each map to [0, 1] (default, the same for HalfModel and FullModel);
+                False gives raw CAM values ``dot(A, W[:, c])`` (bias ignored, as in the original).
+            as_tensor: return tf.Tensors instead of NumPy arrays.
+
+        Returns:
+            HalfModel: ``(cam, probabilities)``; FullModel: ``(high, cam, probabilities)``. Maps float32:
+            high (B, H, W), cam (B, h, w) at feature resolution; (B, k, ...) for (B, k) targets;
+            probabilities (B, C).
+        """
+        maps, probs = self._maps(x, custom_class, self._MAP_KEYS, normalize, batch_size)
+        result = (*maps, probs)
+        return result if as_tensor else ops.to_numpy(result)
 
     # -- classification ---------------------------------------------------------------------------
     def predict_proba(self, x: Any, batch_size: int | None = 64) -> np.ndarray:

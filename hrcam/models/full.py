@@ -182,20 +182,14 @@ class FullModel(CamModelBase, keras.Model):
         """The classification network as a HalfModel sharing this model's layers (built once, cached)."""
         return self._view("half_model", lambda: HalfModel(model=self.model, name=f"{self.name}_classifier"))
 
-    @property
-    def cam_model(self) -> keras.Model:
-        """images -> (high-res activations (B, H, W, K), low-res activations (B, h, w, K), probs (B, C))."""
-        return self._view(
-            "cam_model",
-            lambda: keras.Model(
-                self.model.inputs[0],
-                [
-                    high_res_layer(self.model).output,
-                    self.model.get_layer(LAYERS.cam_features).output,
-                    self.model.output[LAYERS.probabilities],
-                ],
-            ),
-        )
+    def _cam_outputs(self) -> list:
+        """``cam_model``'s outputs: high-res activations (B, H, W, K), low-res activations (B, h, w, K),
+        probabilities (B, C)."""
+        return [
+            high_res_layer(self.model).output,
+            self.model.get_layer(LAYERS.cam_features).output,
+            self.model.output[LAYERS.probabilities],
+        ]
 
     def maps_fn(self, images: tf.Tensor, classes: tf.Tensor) -> dict[str, tf.Tensor]:
         """Traceable core: images (B, H', W', C) float32 [0, 1], classes (B, k) int32 (-1 = predicted).
@@ -220,30 +214,7 @@ class FullModel(CamModelBase, keras.Model):
             "high_res_cam": high_cam,
         }
 
-    def generate_cams(
-        self,
-        x: Any,
-        custom_class: Any = None,
-        normalize: bool = True,
-        batch_size: int | None = 64,
-        as_tensor: bool = False,
-    ):
-        """High-res CAM, low-res CAM and probabilities for a whole batch in one forward pass.
-
-        Args:
-            x: images (B, H, W, C), float32 in [0, 1] or uint8.
-            custom_class: None (predicted class), an int, B ints, or (B, k) classes per image; -1 = the
-                image's predicted class.
-            normalize: min-max scale each map to [0, 1] (default, as HalfModel.generate_cams); False gives
-                raw CAM values.
-
-        Returns:
-            ``(high, low, probabilities)``: (B, H, W), (B, h, w) float32 maps ((B, k, ...) for (B, k)
-            targets) and (B, C) probabilities.
-        """
-        (high, low), probs = self._maps(x, custom_class, ("high_res_cam", "cam"), normalize, batch_size)
-        result = (high, low, probs)
-        return result if as_tensor else ops.to_numpy(result)
+    _MAP_KEYS = ("high_res_cam", "cam")
 
     def high_res_cam(self, x: Any, custom_class: Any = None, **kwargs) -> np.ndarray:
         """High-resolution CAM (B, H, W); see :meth:`generate_cams`."""

@@ -166,16 +166,9 @@ class HalfModel(CamModelBase, keras.Model):
         return cls(model=model)  # raises ValueError naming the missing layers
 
     # -- CAMs -------------------------------------------------------------------------------------
-    @property
-    def cam_model(self) -> keras.Model:
-        """keras.Model: images -> (CAM activations (B, h, w, K), probabilities (B, C))."""
-        return self._view(
-            "cam_model",
-            lambda: keras.Model(
-                self.model.inputs[0],
-                [self.model.get_layer(LAYERS.cam_features).output, self.model.output],
-            ),
-        )
+    def _cam_outputs(self) -> list:
+        """``cam_model``'s outputs: CAM activations (B, h, w, K), probabilities (B, C)."""
+        return [self.model.get_layer(LAYERS.cam_features).output, self.model.output]
 
     def maps_fn(self, images: tf.Tensor, classes: tf.Tensor) -> dict[str, tf.Tensor]:
         """Traceable core: images (B, H, W, C) float32 [0, 1], classes (B, k) int32 (-1 = predicted).
@@ -187,30 +180,7 @@ class HalfModel(CamModelBase, keras.Model):
         cam = ops.class_activation_maps(acts, self.cam_kernel, classes)
         return {"probabilities": probs, "classes": classes, "cam": cam}
 
-    def generate_cams(
-        self,
-        x: Any,
-        custom_class: Any = None,
-        normalize: bool = True,
-        batch_size: int | None = 64,
-        as_tensor: bool = False,
-    ):
-        """Low-res CAM and probabilities in one forward pass.
-
-        Args:
-            x: images (B, H, W, C), float32 in [0, 1] or uint8.
-            custom_class: None (predicted class), an int, B ints, or (B, k) classes per image; -1 = the
-                image's predicted class.
-            normalize: min-max scale each map to [0, 1] (default, as FullModel.generate_cams); False gives
-                raw CAM values ``dot(A, W[:, c])`` (bias ignored, as in the original).
-
-        Returns:
-            ``(cam, probabilities)``: cam (B, h, w) float32 ((B, k, h, w) for (B, k) targets);
-            probabilities (B, C).
-        """
-        (cam,), probs = self._maps(x, custom_class, ("cam",), normalize, batch_size)
-        result = (cam, probs)
-        return result if as_tensor else ops.to_numpy(result)
+    _MAP_KEYS = ("cam",)
 
     def cam(self, x: Any, custom_class: Any = None, normalize: bool = True, **kwargs) -> np.ndarray:
         """Low-res CAM (B, h, w) float32 at feature resolution (H/16 for the paper's network).
