@@ -224,11 +224,14 @@ class FullModel(CamModelBase, keras.Model):
         """Low-resolution CAM (B, h, w); see :meth:`generate_cams`."""
         return self.generate_cams(x, custom_class, **kwargs)[1]
 
-    def fit(self, x=None, validation_data=None, epochs: int = 1, **kwargs):
-        """Stage-2 training of the expansion path (classifier frozen) on (images, labels) datasets.
+    def fit(self, x=None, y=None, validation_data=None, epochs: int = 1, **kwargs):
+        """Stage-2 training of the expansion path (classifier frozen) on (images, labels) datasets ``x``.
 
-        See :func:`hrcam.models.stage2.fit_full_model` (``optimizer``, ``learning_rate``, ``align_weight``).
+        The targets are the images themselves (and zeros for ``align``), so ``y`` must be None. See
+        :func:`hrcam.models.stage2.fit_full_model` (``optimizer``, ``learning_rate``, ``align_weight``).
         """
         from hrcam.models.stage2 import fit_full_model
 
+        if y is not None:
+            raise ValueError("`y` must be None: stage 2 builds its targets from the images in `x`")
         return fit_full_model(self, x, validation_data=validation_data, epochs=epochs, **kwargs)
