@@ -174,3 +174,22 @@ def test_bad_config_and_data_errors(tmp_path, capsys):
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(corrupt / "val" / "a" / "ok.png")
     assert main(["train-half", "--data", str(corrupt), "--run-dir", str(tmp_path / "r2")]) == 2
     assert "x.jpg" in capsys.readouterr().err
+
+
+def test_commands_are_thin(tmp_path, monkeypatch):
+    """The workflows live in hrcam.training; a command imports no private name of another command."""
+    import ast
+
+    from hrcam.training.demo import demo_config, run_demo  # noqa: F401
+    from hrcam.training.workflow import full_stage_name, train_stage  # noqa: F401
+
+    commands = Path(__file__).resolve().parents[1] / "hrcam" / "commands"
+    for path in commands.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("hrcam.commands."):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name} imports {private} from {node.module}"
+    assert full_stage_name("reconstruct") == "full" and full_stage_name("align") == "full_align"
+    monkeypatch.chdir(tmp_path)  # the demo preset is found from any folder
+    config = demo_config(None, ["half.epochs=1"])
+    assert config.half.epochs == 1

@@ -63,9 +63,11 @@ def test_cam_known_answer(half, images):
     probs = half.predict_proba(images)
     predicted = probs.argmax(1)
     expected = np.einsum("bhwk,bk->bhw", acts, kernel[:, predicted].T)
-    np.testing.assert_allclose(half.cam(images), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(half.cam(images, normalize=False), expected, rtol=1e-4, atol=1e-5)
     # a fixed class, including class 0 (the original handled 0 as "no class" in places)
-    np.testing.assert_allclose(half.cam(images, custom_class=0), acts @ kernel[:, 0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        half.cam(images, custom_class=0, normalize=False), acts @ kernel[:, 0], rtol=1e-4, atol=1e-5
+    )
     # GAP of the CAM plus the bias is the logit: the CAM decomposes the score spatially
     bias = half.model.get_layer("logits").get_weights()[1]
     logits = np.log(probs)
@@ -146,7 +148,7 @@ def _dataset(images, n_classes=5):
 def test_full_model_keeps_classifier_and_freezes_it(half, images, objective):
     fm = FullModel(half, objective=objective)
     assert check_weights(half, fm) == []
-    _, low_h = half.predict_proba(images), half.cam(images)
+    _, low_h = half.predict_proba(images), half.cam(images, normalize=False)
     before = {layer.name: [w.copy() for w in layer.get_weights()] for layer in fm.model.layers}
     fit_full_model(fm, _dataset(images), epochs=2, verbose=0)
     # classifier layers bit-identical (batch-norm statistics included), expansion path changed

@@ -15,15 +15,20 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         "--data", metavar="ROOT", help="folder dataset root in the ImageNet layout (sets data.source=folder)"
     )
     parser.add_argument("--epochs", type=int, metavar="N", help="epochs of this stage (overrides the config)")
+    add_override_argument(parser, "data.batch_size=16")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+
+
+def add_override_argument(parser: argparse.ArgumentParser, example: str) -> None:
+    """``--set SECTION.KEY=VALUE`` (repeatable) into ``args.overrides``."""
     parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="SECTION.KEY=VALUE",
-        help="override any config value, e.g. --set data.batch_size=16 (repeatable)",
+        help=f"override any config value, e.g. --set {example} (repeatable)",
     )
-    parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
 
 
 def load_config_from_args(args: argparse.Namespace, stage: str | None = None):
@@ -48,3 +53,20 @@ def emit(result: dict[str, Any], as_json: bool, lines: list[str]) -> None:
     else:
         for line in lines:
             print(line)
+
+
+def load_hrcam_model(path: str, argument: str = "--model"):
+    """A HalfModel or FullModel from a ``.keras`` file, through :func:`hrcam.models.load_model`.
+
+    Raises:
+        FileNotFoundError: no file. ValueError: a Keras model without hrcam's CAM head.
+    """
+    from hrcam.models import FullModel, HalfModel, load_model
+
+    model = load_model(path)
+    if not isinstance(model, (HalfModel, FullModel)):
+        raise ValueError(
+            f"{argument} {str(path)!r} holds a Keras model without hrcam's CAM head "
+            "(conv_aux -> gap -> logits); expected a HalfModel or FullModel file"
+        )
+    return model

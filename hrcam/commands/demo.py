@@ -1,37 +1,26 @@
 """``hrcam demo``: the whole HR-CAM job on built-in synthetic data, offline, in a few minutes on a CPU.
 
-Generates synthetic scenes, trains a HalfModel (stage 1) then two FullModels (stage 2 with the paper's
-``reconstruct`` objective and with ``align``), scores low-res and high-res CAMs against the exact masks,
-and writes overlays, the refinement-pipeline figure, metrics (JSON + charts) and a SavedModel for TF
-Serving. Run it again and it resumes / reuses what is already trained in ``--out``.
+Parses the options and prints; the workflow is :func:`hrcam.training.demo.run_demo`.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
-from hrcam.commands._common import emit
+from hrcam.commands._common import add_override_argument, emit
 
 HELP = "train HR-CAM on synthetic data and write CAM overlays, metrics, plots and a SavedModel (offline)"
-
-DEFAULT_PRESET = Path(__file__).resolve().parents[2] / "opts" / "demo.yaml"
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument(
         "--out", default="demo_output", metavar="DIR", help="output directory (default: demo_output)"
     )
-    parser.add_argument("--config", metavar="YAML", help=f"preset (default: {DEFAULT_PRESET.name} in opts/)")
     parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override a config value, e.g. --set half.epochs=2 (repeatable)",
+        "--config", metavar="YAML", help="preset file or name (default: the packaged 'demo' preset)"
     )
+    add_override_argument(parser, "half.epochs=2")
     parser.add_argument("--num-overlays", type=int, default=8, help="test images to draw (default 8)")
     parser.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
@@ -39,11 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hrcam.config import load_config
+    from hrcam.training.demo import demo_config, run_demo
 
     out = Path(args.out)
-    preset = args.config or DEFAULT_PRESET
-    config = load_config(preset, args.overrides)
+    config = demo_config(args.config, args.overrides)
     config.run_dir = str(out / "run")
     summary = run_demo(
         config, out, num_overlays=args.num_overlays, export=not args.no_export, verbose=0 if args.quiet else 2
@@ -54,107 +42,3 @@ def run(args: argparse.Namespace) -> int:
     lines += [f"  {k:<22} {v}" for k, v in summary["scores"].items()]
     emit(summary, args.json, lines)
     return 0
-
-
-def _step(message: str) -> None:
-    print(f"[hrcam demo] {message}", flush=True)
-
-
-def run_demo(config, out: Path, num_overlays: int = 8, export: bool = True, verbose=2) -> dict:
-    """Run the demo (see the module docstring); returns a JSON-ready summary with the output paths."""
-    import numpy as np
-
-    from hrcam.commands.train import _train_stage, full_stage_name
-    from hrcam.io import write_json
-    from hrcam.training.datasets import load_data
-    from hrcam.training.report import cam_localisation, update_metrics
-
-    start = time.time()
-    out.mkdir(parents=True, exist_ok=True)
-    _step(
-        f"generating synthetic scenes ({config.data.train_size} train, {config.data.val_size} val, "
-        f"{config.data.test_size} test, {config.data.image_size}x{config.data.image_size})"
-    )
-    data = load_data(config.data)
-    _step(f"stage 1: training the HalfModel for {config.half.epochs} epochs")
-    half_summary, half, _ = _train_stage(config, "half", verbose=verbose, data=data)
-    _step(f"HalfModel test top-1 accuracy {half_summary['top1_accuracy']:.3f}")
-    fulls = {}
-    for objective in ("reconstruct", "align"):
-        stage = full_stage_name(objective)
-        config.full.objective = objective
-        _step(f"stage 2 ({objective}): training the FullModel expansion path for {config.full.epochs} epochs")
-        _, fulls[objective], _ = _train_stage(config, stage, verbose=verbose, data=data)
-    config.full.objective = "reconstruct"
-
-    _step("computing CAMs for the test set and scoring them against the exact masks")
-    images, labels, masks = data.test_images, data.test_labels, data.test_masks
-    high, low, probs = fulls["reconstruct"].generate_cams(images, custom_class=labels)
-    high_align, _, probs_align = fulls["align"].generate_cams(images, custom_class=labels)
-    same = float(np.mean(probs.argmax(1) == half.predict(images)))
-    maps = {"low-res CAM": low, "high-res CAM (reconstruct)": high, "high-res CAM (align)": high_align}
-    table = cam_localisation(maps, masks)
-    paths = {"run directory": config.run_dir}
-    metrics_path = Path(config.run_dir) / "metrics.json"
-    update_metrics(metrics_path, "localisation", table)
-    update_metrics(metrics_path, "full_vs_half_same_predictions", same)
-    paths["metrics"] = str(metrics_path)
-
-    from hrcam.plotting.charts import metrics_bar_figure, save_figure
-
-    chart = save_figure(
-        metrics_bar_figure(table, "CAM vs exact masks (synthetic test set)"), out / "localisation.png"
-    )
-    paths["localisation chart"] = str(chart)
-
-    _step("drawing overlays")
-    from hrcam.plotting.grids import cam_grid_figure
-    from hrcam.plotting.overlays import save_overlays
-
-    k = min(num_overlays, len(images))
-    names = [f"test{i:03d}_{data.class_names[labels[i]]}" for i in range(k)]
-    save_overlays(images[:k], low[:k], out / "overlays" / "low_res", names)
-    save_overlays(images[:k], high[:k], out / "overlays" / "high_res", names)
-    save_overlays(images[:k], high_align[:k], out / "overlays" / "high_res_align", names)
-    grid = cam_grid_figure(
-        images[:k],
-        {
-            "low-res": low[:k],
-            "high-res": high[:k],
-            "high-res (align)": high_align[:k],
-            "true mask": masks[:k].astype(np.float32),
-        },
-        row_titles=[data.class_names[c] for c in labels[:k]],
-    )
-    paths["overlays"] = str(out / "overlays")
-    paths["CAM grid"] = str(save_figure(grid, out / "cams.png"))
-
-    _step("refinement pipeline on one test image")
-    from hrcam.plotting import pipeline as pipeline_figure
-
-    confidence = np.where(probs.argmax(1) == labels, probs.max(1), -1.0)
-    best = int(np.argmax(confidence))  # the most confident correct prediction: a readable figure
-    fig = pipeline_figure(images[best], low[best], high[best])
-    paths["pipeline figure"] = str(save_figure(fig, out / "pipeline.png"))
-
-    if export:
-        from hrcam.export import export_saved_model, list_versions
-
-        base = out / "serving"
-        versions = list_versions(base / "hrcam")
-        if versions:  # a re-run reuses the trained models, so the export already there is the same model
-            _step(f"SavedModel already exported: {base / 'hrcam' / str(versions[-1])}")
-            paths["SavedModel"] = str(base / "hrcam" / str(versions[-1]))
-        else:
-            _step("exporting a SavedModel with CAM, high-res CAM and Grad-CAM heads for TF Serving")
-            result = export_saved_model(fulls["reconstruct"], base, "hrcam", class_names=data.class_names)
-            paths["SavedModel"] = str(result.path)
-
-    scores = {
-        "half top-1 accuracy": round(half_summary["top1_accuracy"], 4),
-        "full == half predictions": same,
-        **{f"IoU {name}": round(v.get("discrete_iou", float("nan")), 4) for name, v in table.items()},
-    }
-    summary = {"seconds": time.time() - start, "outputs": paths, "scores": scores}
-    write_json(out / "summary.json", summary)
-    return summary

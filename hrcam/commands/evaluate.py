@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hrcam.commands._common import emit
+from hrcam.commands._common import emit, load_hrcam_model
 
 HELP = "evaluate a saved model on a folder dataset (classification metrics and a confusion-matrix plot)"
 
@@ -23,10 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from hrcam.data.folder import FolderDataset, load_image_files
     from hrcam.io import write_json
-    from hrcam.models import HalfModel
     from hrcam.training.report import evaluate_classifier
 
-    model = HalfModel.load(args.model)
+    model = load_hrcam_model(args.model)
     data = FolderDataset(args.data)
     split = args.split or ("val" if data.has_split("val") else "test")
     if model.num_classes != data.num_classes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hrcam.commands._common import emit
+from hrcam.commands._common import emit, load_hrcam_model
 
 HELP = "score saliency methods against boxes (folder dataset) or exact masks (synthetic data)"
 
@@ -94,12 +94,8 @@ def load_scoring_data(args, model):
 
 def run(args: argparse.Namespace) -> int:
     from hrcam.evaluation.scoring import score_methods
-    from hrcam.models import FullModel, HalfModel
 
-    try:
-        model = FullModel.load(args.model)
-    except ValueError:
-        model = HalfModel.load(args.model)
+    model = load_hrcam_model(args.model)
     data = load_scoring_data(args, model)
     result = score_methods(
         model,

@@ -1,9 +1,11 @@
-"""What HalfModel and FullModel share: input handling, batched compiled inference, top-n, saving."""
+"""What HalfModel and FullModel share: the Keras-model plumbing (a Functional ``keras.Model`` subclass
+over a plain Functional graph), input handling, batched compiled inference, top-n, saving."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import keras
@@ -12,61 +14,98 @@ import tensorflow as tf
 
 from hrcam import ops
 from hrcam.io import atomic_path
+from hrcam.models._compat_targets import resolve_targets, select_classes
+from hrcam.models.layers import LAYERS
 
-__all__ = ["CamModelBase", "LAYER_NAMES"]
-
-# The names every hrcam classifier uses for its CAM head (see densenet_fcn.py for the body).
-LAYER_NAMES = {
-    "cam_features": "conv_aux",
-    "pool": "gap",
-    "logits": "logits",
-    "probabilities": "probabilities",
-    "high_res": ("tr_up_early", "high_res_activations"),
-    "reconstruction": "reconstruction",
-}
-
-
-def add_cam_head(features, num_classes: int, cam_channels: int, weight_decay: float):
-    """``conv_aux`` (1x1, no bias) -> ``gap`` -> ``logits`` (Dense) -> ``probabilities`` (softmax).
-
-    Returns ``(cam_activations, logits, probabilities)`` tensors.
-    """
-    reg = keras.regularizers.L2(weight_decay) if weight_decay else None
-    cam_act = keras.layers.Conv2D(
-        cam_channels, 1, padding="same", use_bias=False, kernel_initializer="he_normal", name="conv_aux"
-    )(features)
-    pooled = keras.layers.GlobalAveragePooling2D(name="gap")(cam_act)
-    logits = keras.layers.Dense(num_classes, kernel_regularizer=reg, name="logits")(pooled)
-    probs = keras.layers.Softmax(name="probabilities", dtype="float32")(logits)
-    return cam_act, logits, probs
+__all__ = ["CamModelBase"]
 
 
 class CamModelBase:
-    """Shared behaviour of the HR-CAM model wrappers. Subclasses set ``self.model``."""
+    """Mixin of :class:`~hrcam.models.HalfModel` and :class:`~hrcam.models.FullModel`.
 
-    model: keras.Model
+    Subclasses are Functional ``keras.Model`` subclasses built with :meth:`_init_graph` over a *plain*
+    Functional graph (``keras.Model(inputs, outputs)``) that shares their layers; that graph is
+    :attr:`model` (today's meaning: the Keras model with the plain Keras API). Views over the same layers
+    (``model``, ``cam_model``, ``half_model``) are cached outside Keras' attribute tracking, so Keras
+    never tracks a layer twice. Serialised as ``{"name", "graph": <the graph's Keras config>, ...}``.
+    """
+
+    _MAP_KEYS: tuple[str, ...] = ()  # the ``maps_fn`` outputs ``generate_cams`` returns, in order
+
+    # -- Keras plumbing -----------------------------------------------------------------------------
+    def _init_graph(self, graph: keras.Model, name: str | None = None) -> None:
+        single = len(graph.inputs) == 1
+        # super() past this mixin: keras.Model.__init__ on the first instance (it injects Functional into
+        # the class's bases), Functional.__init__ afterwards (the keras-hub task-model pattern).
+        super().__init__(
+            inputs=graph.inputs[0] if single else graph.inputs,
+            outputs=graph.output,
+            name=name or graph.name,
+        )
+        object.__setattr__(self, "_views", SimpleNamespace(model=graph))  # untracked by Keras
+
+    def _view(self, key: str, build: Callable[[], Any]) -> Any:
+        views = self._views
+        if getattr(views, key, None) is None:
+            setattr(views, key, build())
+        return getattr(views, key)
+
+    def _set_untracked(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+
+    @property
+    def model(self) -> keras.Model:
+        """The plain Functional ``keras.Model`` over this model's layers (``predict`` gives probabilities)."""
+        return self._views.model
+
+    @property
+    def cam_model(self) -> keras.Model:
+        """keras.Model: images -> the activations the CAMs need and the probabilities (built once)."""
+        return self._view("cam_model", lambda: keras.Model(self.model.inputs[0], self._cam_outputs()))
+
+    def _cam_outputs(self) -> list:  # pragma: no cover - each model defines it
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        config = {"name": self.name, "graph": keras.saving.serialize_keras_object(self.model)}
+        if not self.trainable:
+            config["trainable"] = False
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects=None):
+        config = dict(config)
+        trainable = config.pop("trainable", True)
+        graph = keras.saving.deserialize_keras_object(config.pop("graph"), custom_objects=custom_objects)
+        obj = cls(model=graph, **config)
+        if not trainable:
+            obj.trainable = False
+        return obj
 
     # -- properties -------------------------------------------------------------------------------
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        """(H, W, C) the underlying Keras model takes."""
-        return tuple(int(d) for d in self.model.input_shape[1:])
+        """(H, W, C) the model takes (``keras.Model.input_shape`` would include the batch axis)."""
+        return tuple(int(d) for d in self.model.inputs[0].shape[1:])
 
     @property
     def num_classes(self) -> int:
-        return int(self.model.get_layer("logits").units)
+        return int(self.model.get_layer(LAYERS.logits).units)
 
     @property
     def cam_kernel(self) -> tf.Variable:
         """(K, C) kernel of the ``logits`` Dense layer that weights the CAM channels."""
-        return self.model.get_layer("logits").kernel
+        return self.model.get_layer(LAYERS.logits).kernel
+
+    @property
+    def cam_shape(self) -> tuple[int, int]:
+        """(h, w) of the low-resolution CAM."""
+        return tuple(int(d) for d in self.model.get_layer(LAYERS.cam_features).output.shape[1:3])
 
     # -- input handling ---------------------------------------------------------------------------
     def _images(self, x: Any, name: str = "x") -> tf.Tensor:
-        """Validate and convert to float32 in [0, 1]; resize to the model's size when needed."""
-        h, w, c = self.input_shape
-        x = ops.as_images(x, name=name, channels=c)
-        return x
+        """Validate and convert to float32 in [0, 1] (uint8 is divided by 255)."""
+        return ops.as_images(x, name=name, channels=self.input_shape[-1])
 
     def _resize_in(self, x: tf.Tensor) -> tf.Tensor:
         h, w, _ = self.input_shape
@@ -75,11 +114,12 @@ class CamModelBase:
         return tf.image.resize(x, (h, w), method="bilinear", antialias=True)
 
     def _targets(self, custom_class: Any, batch: int, name: str = "custom_class") -> tuple[tf.Tensor, bool]:
-        """(B, k) int32 with -1 meaning "the predicted class" (resolved in-graph)."""
-        if custom_class is None:
-            return tf.fill([batch, 1], -1), False
-        dummy = tf.zeros([batch, self.num_classes])
-        return ops.resolve_targets(custom_class, dummy, self.num_classes, name=name)
+        """(B, k) int32 with -1 meaning "the predicted class" (resolved in-graph by ``select_classes``)."""
+        classes, multi = resolve_targets(custom_class, batch, self.num_classes, name=name)
+        return tf.constant(classes, tf.int32), multi
+
+    def _select(self, probabilities: tf.Tensor, classes: tf.Tensor) -> tf.Tensor:
+        return select_classes(probabilities, classes)
 
     def _batched(self, fn: Callable, x: tf.Tensor, *args: tf.Tensor, batch_size: int | None = None):
         """Run ``fn(x_chunk, *arg_chunks)`` over chunks of ``batch_size`` and concatenate the results."""
@@ -113,14 +153,48 @@ class CamModelBase:
             maps = [ops.normalize_maps(m, batch_dims=2 if multi else 1) for m in maps]
         return maps, out["probabilities"]
 
+    def generate_cams(
+        self,
+        x: Any,
+        custom_class: Any = None,
+        normalize: bool = True,
+        batch_size: int | None = 64,
+        as_tensor: bool = False,
+    ) -> tuple:
+        """CAMs and probabilities for a whole batch in one compiled forward pass (chunks of ``batch_size``).
+
+        Args:
+            x: images (B, H, W, C), float32 in [0, 1] or uint8 (a FullModel also takes other sizes: its
+                high-res CAM comes back at the request's size).
+            custom_class: None (predicted class), an int, B ints, or (B, k) classes per image; -1 = the
+                image's predicted class.
+            normalize: min-max scale each map to [0, 1] (default, the same for HalfModel and FullModel);
+                False gives raw CAM values ``dot(A, W[:, c])`` (bias ignored, as in the original).
+            as_tensor: return tf.Tensors instead of NumPy arrays.
+
+        Returns:
+            HalfModel: ``(cam, probabilities)``; FullModel: ``(high, cam, probabilities)``. Maps float32:
+            high (B, H, W), cam (B, h, w) at feature resolution; (B, k, ...) for (B, k) targets;
+            probabilities (B, C).
+        """
+        maps, probs = self._maps(x, custom_class, self._MAP_KEYS, normalize, batch_size)
+        result = (*maps, probs)
+        return result if as_tensor else ops.to_numpy(result)
+
     # -- classification ---------------------------------------------------------------------------
     def predict_proba(self, x: Any, batch_size: int | None = 64) -> np.ndarray:
         """Class probabilities (B, C) float32 for images (B, H, W, C)."""
         images = self._images(x)
         return self._batched(self._probabilities_fn, images, batch_size=batch_size).numpy()
 
-    def predict(self, x: Any, batch_size: int | None = 64) -> np.ndarray:
-        """Predicted class index (B,) int64 for images (B, H, W, C)."""
+    def predict(self, x: Any, batch_size: int | None = 64, verbose: Any = None, **kwargs) -> np.ndarray:
+        """Predicted class index (B,) int64 for images (B, H, W, C) (hrcam's meaning, not Keras').
+
+        ``self.model.predict`` is Keras' (probabilities); ``verbose`` is accepted for Keras
+        compatibility and ignored.
+        """
+        if kwargs:
+            raise TypeError(f"`predict` takes images and `batch_size`; unexpected {sorted(kwargs)}")
         return np.argmax(self.predict_proba(x, batch_size=batch_size), axis=-1)
 
     def predict_n(self, x: Any, n: int = 3, batch_size: int | None = 64) -> np.ndarray:
@@ -134,26 +208,30 @@ class CamModelBase:
     @tf.function(reduce_retracing=True)
     def _probabilities_fn(self, images):
         out = self.model(self._resize_in(images), training=False)
-        return out["probabilities"] if isinstance(out, dict) else out
+        return out[LAYERS.probabilities] if isinstance(out, dict) else out
 
     # -- persistence ------------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Save the Keras model in the ``.keras`` format, atomically (temp file, then rename)."""
-        path = Path(path)
+    def save(self, filepath: str | Path, overwrite: bool = True, **kwargs) -> Path:
+        """Save in the ``.keras`` format, atomically (temp file, then rename); returns the path.
+
+        The file loads with ``keras.saving.load_model`` (after ``import hrcam.models``) as this class.
+        Keyword arguments go to ``keras.Model.save`` (so Keras callbacks can call it).
+        """
+        path = Path(filepath)
         if path.suffix != ".keras":
             raise ValueError(f"`path` must end in '.keras', got {str(path)!r}")
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{str(path)!r} exists and `overwrite` is False")
         with atomic_path(path) as tmp:
-            self.model.save(tmp)
+            super().save(tmp, overwrite=True, **kwargs)
         return path
 
     @staticmethod
-    def _load_keras(path: str | Path) -> keras.Model:
-        from hrcam.models import preprocessing  # noqa: F401  (registers custom layers)
+    def _load_keras(path: str | Path):
+        """Deprecated private alias of :func:`hrcam.models.load_model` (kept until export uses it)."""
+        from hrcam.models.loading import load_model
 
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no model file at {str(path)!r}")
-        return keras.saving.load_model(path, compile=False)
+        return load_model(path)
 
     def summary(self, **kwargs) -> None:
         self.model.summary(**kwargs)

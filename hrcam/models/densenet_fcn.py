@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 import keras
 from keras import layers
 
+from hrcam.models.layers import LAYERS
+
 __all__ = ["DenseNetFCNConfig", "build_encoder", "build_expansion"]
 
 _BN_EPS = 1.1e-5
@@ -181,7 +183,7 @@ def build_encoder(inputs, config: DenseNetFCNConfig):
         (s = ``config.cam_stride``), and the list of skip tensors from shallow to deep (the early
         transition's input first when ``early_transition``).
     """
-    x = layers.Rescaling(2.0, offset=-1.0, name="preprocess")(inputs)
+    x = layers.Rescaling(2.0, offset=-1.0, name=LAYERS.preprocess)(inputs)
     x = layers.Conv2D(
         config.initial_filters,
         3,
@@ -228,12 +230,12 @@ def build_expansion(cam_features, skips, config: DenseNetFCNConfig):
         last = u == len(dense_skips)
         x = _dense_block(x, config, b + 1 + u, return_new_only=not last)
     if config.early_transition:
-        return _transition_up(x, config.cam_channels, config, "tr_up_early")
+        return _transition_up(x, config.cam_channels, config, LAYERS.high_res[0])
     return layers.Conv2D(
         config.cam_channels,
         1,
         padding="same",
         activation="relu",
         kernel_initializer="he_normal",
-        name="high_res_activations",
+        name=LAYERS.high_res[1],
     )(x)

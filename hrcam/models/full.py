@@ -10,22 +10,14 @@ import numpy as np
 import tensorflow as tf
 
 from hrcam import ops
-from hrcam.models.base import CamModelBase, add_cam_head
+from hrcam.models.base import CamModelBase
 from hrcam.models.densenet_fcn import DenseNetFCNConfig, build_encoder, build_expansion
 from hrcam.models.half import HalfModel
+from hrcam.models.layers import LAYERS, add_cam_head, high_res_layer
 
 __all__ = ["FullModel", "OBJECTIVES", "check_weights"]
 
 OBJECTIVES = ("reconstruct", "align")
-
-
-def _high_res_layer(model: keras.Model) -> keras.layers.Layer:
-    for name in ("tr_up_early", "high_res_activations"):
-        try:
-            return model.get_layer(name)
-        except ValueError:
-            continue
-    raise ValueError("the Keras model has no high-resolution activation layer ('tr_up_early')")
 
 
 def build_full_model(
@@ -43,26 +35,29 @@ def build_full_model(
     high = build_expansion(features, skips, config)
     if objective == "align":
         # Same layer name, linear activation: see the docstring.
-        layer = _high_res_layer(keras.Model(inputs, high))
-        layer.activation = keras.activations.get("linear")
+        high_res_layer(keras.Model(inputs, high)).activation = keras.activations.get("linear")
     reconstruction = keras.layers.Conv2D(
         input_shape[-1],
         1,
         padding="same",
         use_bias=False,
         kernel_initializer="he_normal",
-        name="reconstruction",
+        name=LAYERS.reconstruction,
     )(high)
-    return keras.Model(
-        inputs, {"probabilities": probs, "reconstruction": reconstruction}, name="full_densenet_fcn"
-    )
+    outputs = {LAYERS.probabilities: probs, LAYERS.reconstruction: reconstruction}
+    return keras.Model(inputs, outputs, name="full_densenet_fcn")
+
+
+def _objective_of(graph: keras.Model) -> str:
+    """``align`` when the high-resolution activations are linear, else ``reconstruct``."""
+    return "align" if high_res_layer(graph).activation is keras.activations.linear else "reconstruct"
 
 
 def check_weights(a: Any, b: Any, skip_batchnorm: bool = False) -> list[str]:
     """Names of the layers present in both models whose weights differ (empty list: all equal).
 
-    ``a`` and ``b`` are HalfModel/FullModel wrappers or ``keras.Model`` objects; layers are matched by
-    name. Batch-norm layers are compared too (their moving statistics included) unless ``skip_batchnorm``.
+    ``a`` and ``b`` are HalfModel/FullModel or ``keras.Model`` objects; layers are matched by name.
+    Batch-norm layers are compared too (their moving statistics included) unless ``skip_batchnorm``.
     """
     ma = getattr(a, "model", a)
     mb = getattr(b, "model", b)
@@ -80,12 +75,15 @@ def check_weights(a: Any, b: Any, skip_batchnorm: bool = False) -> list[str]:
     return differing
 
 
-class FullModel(CamModelBase):
+@keras.saving.register_keras_serializable(package="hrcam")
+class FullModel(CamModelBase, keras.Model):
     """HR-CAM's full network: the HalfModel's classifier plus an expansion path to input resolution.
 
-    ``FullModel(half_model=hm)`` builds the expansion network on top of a trained HalfModel and copies
-    its weights *by layer name*; the classifier layers are frozen for stage-2 training, so the FullModel's
-    predictions equal the HalfModel's. Objectives for the expansion path:
+    A Functional ``keras.Model``: images (B, H, W, C) in [0, 1] -> ``{"probabilities": (B, C),
+    "reconstruction": (B, H, W, C)}``; ``save`` writes a ``.keras`` file that ``keras.saving.load_model``
+    loads as a FullModel. ``FullModel(half_model=hm)`` builds the expansion network on top of a trained
+    HalfModel and copies its weights *by layer name*; :meth:`fit` trains the expansion path with the
+    classifier frozen, so the FullModel's predictions equal the HalfModel's. Objectives:
 
     * ``"reconstruct"`` (the paper): reconstruct the input from the frozen features (MSE);
     * ``"align"``: reconstruct *and* make the average-pooled high-res activations equal to the low-res
@@ -98,41 +96,54 @@ class FullModel(CamModelBase):
     def __init__(
         self,
         half_model: HalfModel | None = None,
-        objective: str = "reconstruct",
+        objective: str | None = None,
         *,
         num_classes: int | None = None,
         input_shape: tuple[int, int, int] | None = None,
         config: DenseNetFCNConfig | None = None,
         model: keras.Model | None = None,
+        name: str | None = None,
     ):
-        if model is not None:
-            self.model = model
-            self.objective = objective
-            self.config = config or DenseNetFCNConfig.from_model(model)
-            _high_res_layer(model)
-            return
-        if objective not in OBJECTIVES:
+        if objective is not None and objective not in OBJECTIVES:
             raise ValueError(f"`objective` must be one of {OBJECTIVES}, got {objective!r}")
-        if half_model is not None:
-            if not isinstance(half_model, HalfModel):
-                raise TypeError(f"`half_model` must be a HalfModel, got {type(half_model).__name__}")
-            if half_model.config is None or any(
-                isinstance(layer, keras.Model) for layer in half_model.model.layers
-            ):
+        if model is not None:
+            graph = model.model if isinstance(model, CamModelBase) else model
+            if not isinstance(graph.output, dict) or LAYERS.reconstruction not in graph.output:
                 raise ValueError(
-                    "FullModel needs a DenseNet-FCN HalfModel built by hrcam (its skip connections feed the "
-                    "expansion path); backbone HalfModels give low-res CAMs and Grad-CAM only"
+                    "`model` holds a classifier without an expansion path (no `reconstruction` output)"
                 )
-            config = half_model.config
-            num_classes = half_model.num_classes
-            input_shape = half_model.input_shape
-        elif num_classes is None or input_shape is None:
-            raise ValueError("pass `half_model`, or both `num_classes` and `input_shape`")
-        self.config = config or DenseNetFCNConfig()
-        self.objective = objective
-        self.model = build_full_model(int(num_classes), tuple(input_shape), self.config, objective)
-        if half_model is not None:
+            objective = objective or _objective_of(graph)
+            config = config or DenseNetFCNConfig.from_model(graph)
+        else:
+            objective = objective or "reconstruct"
+            if half_model is not None:
+                config, num_classes, input_shape = self._check_half(half_model)
+            elif num_classes is None or input_shape is None:
+                raise ValueError("pass `half_model`, or both `num_classes` and `input_shape`")
+            config = config or DenseNetFCNConfig()
+            graph = build_full_model(int(num_classes), tuple(input_shape), config, objective)
+        self._init_graph(graph, name)
+        self._set_untracked("config", config)
+        self._set_untracked("objective", objective)
+        self._set_untracked("half_layer_names", [])
+        if model is None and half_model is not None:
             self.transfer_from(half_model)
+
+    @staticmethod
+    def _check_half(half_model: HalfModel):
+        if not isinstance(half_model, HalfModel):
+            raise TypeError(f"`half_model` must be a HalfModel, got {type(half_model).__name__}")
+        if half_model.config is None or any(
+            isinstance(layer, keras.Model) for layer in half_model.model.layers
+        ):
+            raise ValueError(
+                "FullModel needs a DenseNet-FCN HalfModel built by hrcam (its skip connections feed the "
+                "expansion path); backbone HalfModels give low-res CAMs and Grad-CAM only"
+            )
+        return half_model.config, half_model.num_classes, half_model.input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "objective": self.objective}
 
     def transfer_from(self, half_model: HalfModel) -> list[str]:
         """Copy every layer's weights from ``half_model`` by name; returns the names copied."""
@@ -142,15 +153,14 @@ class FullModel(CamModelBase):
             if layer.weights and layer.name in own:
                 own[layer.name].set_weights(layer.get_weights())
                 copied.append(layer.name)
-        if "logits" not in copied or "conv_aux" not in copied:
+        if LAYERS.logits not in copied or LAYERS.cam_features not in copied:
             raise ValueError("weight transfer failed: the HalfModel has no 'conv_aux'/'logits' layers")
-        self.half_layer_names = copied
+        self._set_untracked("half_layer_names", copied)
         return copied
 
     def freeze_classifier(self) -> list[str]:
         """Freeze every layer that belongs to the classification network (stage 2); returns the names."""
-        half = keras.Model(self.model.inputs, self.model.output["probabilities"])
-        names = {layer.name for layer in half.layers}
+        names = {layer.name for layer in self.half_model.layers}
         for layer in self.model.layers:
             if layer.name in names:
                 layer.trainable = False
@@ -158,32 +168,28 @@ class FullModel(CamModelBase):
 
     @classmethod
     def load(cls, path: str | Path) -> FullModel:
-        """Load a FullModel saved by :meth:`save` (``.keras``)."""
-        model = cls._load_keras(path)
-        if not isinstance(model.output, dict) or "reconstruction" not in model.output:
+        """Load a FullModel ``.keras`` file (this release's or an earlier one's), via
+        :func:`hrcam.models.load_model`; ValueError for a file without an expansion path."""
+        from hrcam.models.loading import load_model
+
+        model = load_model(path)
+        if not isinstance(model, cls):
             raise ValueError(f"{path} holds a classifier without an expansion path; use HalfModel.load")
-        layer = _high_res_layer(model)
-        objective = "align" if layer.activation is keras.activations.linear else "reconstruct"
-        return cls(model=model, objective=objective)
+        return model
 
     @property
     def half_model(self) -> HalfModel:
-        """The classification network as a HalfModel sharing this model's layers (no copy)."""
-        return HalfModel(model=keras.Model(self.model.inputs, self.model.output["probabilities"]))
+        """The classification network as a HalfModel sharing this model's layers (built once, cached)."""
+        return self._view("half_model", lambda: HalfModel(model=self.model, name=f"{self.name}_classifier"))
 
-    @property
-    def cam_model(self) -> keras.Model:
-        """images -> (high-res activations (B, H, W, K), low-res activations (B, h, w, K), probs (B, C))."""
-        if getattr(self, "_cam_model", None) is None:
-            self._cam_model = keras.Model(
-                self.model.inputs,
-                [
-                    _high_res_layer(self.model).output,
-                    self.model.get_layer("conv_aux").output,
-                    self.model.output["probabilities"],
-                ],
-            )
-        return self._cam_model
+    def _cam_outputs(self) -> list:
+        """``cam_model``'s outputs: high-res activations (B, H, W, K), low-res activations (B, h, w, K),
+        probabilities (B, C)."""
+        return [
+            high_res_layer(self.model).output,
+            self.model.get_layer(LAYERS.cam_features).output,
+            self.model.output[LAYERS.probabilities],
+        ]
 
     def maps_fn(self, images: tf.Tensor, classes: tf.Tensor) -> dict[str, tf.Tensor]:
         """Traceable core: images (B, H', W', C) float32 [0, 1], classes (B, k) int32 (-1 = predicted).
@@ -193,8 +199,7 @@ class FullModel(CamModelBase):
         """
         size = tf.shape(images)[1:3]
         high, low, probs = self.cam_model(self._resize_in(images), training=False)
-        predicted = tf.cast(tf.argmax(probs, -1), tf.int32)[:, None]
-        classes = tf.where(classes < 0, predicted, classes)
+        classes = self._select(probs, classes)
         kernel = self.cam_kernel
         high_cam = ops.class_activation_maps(high, kernel, classes)
         if images.shape[1] != high_cam.shape[2] or images.shape[2] != high_cam.shape[3]:
@@ -209,28 +214,7 @@ class FullModel(CamModelBase):
             "high_res_cam": high_cam,
         }
 
-    def generate_cams(
-        self,
-        x: Any,
-        custom_class: Any = None,
-        normalize: bool = True,
-        batch_size: int | None = 64,
-        as_tensor: bool = False,
-    ):
-        """High-res CAM, low-res CAM and probabilities for a whole batch in one forward pass.
-
-        Args:
-            x: images (B, H, W, C), float32 in [0, 1] or uint8.
-            custom_class: None (predicted class), an int, B ints, or (B, k) classes per image.
-            normalize: min-max scale each map to [0, 1] (default); False gives raw CAM values.
-
-        Returns:
-            ``(high, low, probabilities)``: (B, H, W), (B, h, w) float32 maps ((B, k, ...) for (B, k)
-            targets) and (B, C) probabilities.
-        """
-        (high, low), probs = self._maps(x, custom_class, ("high_res_cam", "cam"), normalize, batch_size)
-        result = (high, low, probs)
-        return result if as_tensor else ops.to_numpy(result)
+    _MAP_KEYS = ("high_res_cam", "cam")
 
     def high_res_cam(self, x: Any, custom_class: Any = None, **kwargs) -> np.ndarray:
         """High-resolution CAM (B, H, W); see :meth:`generate_cams`."""
@@ -240,8 +224,14 @@ class FullModel(CamModelBase):
         """Low-resolution CAM (B, h, w); see :meth:`generate_cams`."""
         return self.generate_cams(x, custom_class, **kwargs)[1]
 
-    def fit(self, train_data, validation_data=None, epochs: int = 1, **kwargs):
-        """Stage-2 training of the expansion path (classifier frozen) on (images, labels) datasets."""
-        from hrcam.training.full import fit_full_model
+    def fit(self, x=None, y=None, validation_data=None, epochs: int = 1, **kwargs):
+        """Stage-2 training of the expansion path (classifier frozen) on (images, labels) datasets ``x``.
 
-        return fit_full_model(self, train_data, validation_data=validation_data, epochs=epochs, **kwargs)
+        The targets are the images themselves (and zeros for ``align``), so ``y`` must be None. See
+        :func:`hrcam.models.stage2.fit_full_model` (``optimizer``, ``learning_rate``, ``align_weight``).
+        """
+        from hrcam.models.stage2 import fit_full_model
+
+        if y is not None:
+            raise ValueError("`y` must be None: stage 2 builds its targets from the images in `x`")
+        return fit_full_model(self, x, validation_data=validation_data, epochs=epochs, **kwargs)

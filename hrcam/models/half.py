@@ -10,8 +10,10 @@ import numpy as np
 import tensorflow as tf
 
 from hrcam import ops
-from hrcam.models.base import CamModelBase, add_cam_head
+from hrcam.models.base import CamModelBase
+from hrcam.models.compiling import classifier_compile_args, labels_are_one_hot
 from hrcam.models.densenet_fcn import DenseNetFCNConfig, build_encoder
+from hrcam.models.layers import LAYERS, add_cam_head
 from hrcam.models.preprocessing import APPLICATION_MODES, PixelPreprocessing
 
 __all__ = ["HalfModel", "build_half_model"]
@@ -55,7 +57,7 @@ def _build_backbone_model(
             f"`backbone` must be a keras.applications name or a keras.Model, got {type(backbone)}"
         )
     inputs = keras.Input(shape=tuple(input_shape), name="images")
-    x = PixelPreprocessing(mode, name="preprocess")(inputs)
+    x = PixelPreprocessing(mode, name=LAYERS.preprocess)(inputs)
     features = base(x)
     if len(features.shape) != 4:
         raise ValueError(
@@ -65,17 +67,22 @@ def _build_backbone_model(
     return keras.Model(inputs, probs, name=f"half_{base.name}")
 
 
-class HalfModel(CamModelBase):
-    """The HR-CAM classification network with a CAM head.
+@keras.saving.register_keras_serializable(package="hrcam")
+class HalfModel(CamModelBase, keras.Model):
+    """The HR-CAM classification network with a CAM head: a Functional ``keras.Model``.
 
     ``HalfModel(num_classes=10, input_shape=(64, 64, 3))`` builds the paper's DenseNet-FCN (sizes via
     ``config`` or keyword overrides such as ``num_blocks=3``); ``HalfModel(..., backbone="densenet121",
     weights="imagenet")`` puts the same CAM head on a ``keras.applications`` backbone (or on any
-    ``keras.Model`` feature extractor).
+    ``keras.Model`` feature extractor); ``HalfModel(model=keras_model)`` wraps a Keras model with
+    hrcam's CAM head layers.
 
-    The underlying :attr:`model` takes (B, H, W, C) float32 pixels in [0, 1] and returns probabilities
-    (B, num_classes); its layers ``conv_aux`` (CAM activations, (B, h, w, K)), ``gap``, ``logits``
-    (Dense (K, C)) and ``probabilities`` (Softmax) are found by name.
+    As a Keras model it takes (B, H, W, C) float32 pixels in [0, 1] and returns probabilities
+    (B, num_classes); ``save`` writes a ``.keras`` file that ``keras.saving.load_model`` loads as a
+    HalfModel. hrcam's own API on top: ``predict`` gives class indices (B,) (Keras' probabilities:
+    ``predict_proba`` or ``hm.model.predict``), ``cam``/``generate_cams`` the CAMs. :attr:`model` is the
+    plain Functional view (same layers). Layers ``conv_aux`` (CAM activations (B, h, w, K)), ``gap``,
+    ``logits`` (Dense (K, C)) and ``probabilities`` are found by name (:data:`hrcam.models.LAYERS`).
     """
 
     def __init__(
@@ -88,13 +95,21 @@ class HalfModel(CamModelBase):
         weights: str | None = None,
         preprocessing: str | None = None,
         model: keras.Model | None = None,
+        name: str | None = None,
         **config_overrides: Any,
     ):
         if model is not None:
-            self.model = model
-            self._check_model(model)
-            self.config = config or DenseNetFCNConfig.from_model(model)
-            return
+            graph = self._classifier_graph(model)
+            config = config or DenseNetFCNConfig.from_model(graph)
+        else:
+            graph, config = self._build(
+                num_classes, input_shape, config, backbone, weights, preprocessing, config_overrides
+            )
+        self._init_graph(graph, name)
+        self._set_untracked("config", config)
+
+    @staticmethod
+    def _build(num_classes, input_shape, config, backbone, weights, preprocessing, config_overrides):
         if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool) or num_classes < 2:
             raise ValueError(f"`num_classes` must be an int >= 2, got {num_classes!r}")
         input_shape = tuple(input_shape)
@@ -104,50 +119,56 @@ class HalfModel(CamModelBase):
             raise ValueError(
                 f"pass either `config` or keyword overrides, not both: {sorted(config_overrides)}"
             )
-        self.config = config
         if backbone is None:
             if weights is not None:
                 raise ValueError(
                     f"`weights={weights!r}` needs a `backbone` (the DenseNet-FCN has no pretrained weights)"
                 )
-            self.model = build_half_model(int(num_classes), input_shape, config)
-        else:
-            self.model = _build_backbone_model(
-                int(num_classes), input_shape, backbone, weights, config.cam_channels, preprocessing
-            )
+            return build_half_model(int(num_classes), input_shape, config), config
+        graph = _build_backbone_model(
+            int(num_classes), input_shape, backbone, weights, config.cam_channels, preprocessing
+        )
+        return graph, config
 
     @staticmethod
-    def _check_model(model: keras.Model) -> None:
+    def _classifier_graph(model: keras.Model) -> keras.Model:
+        """The plain graph images -> probabilities of ``model`` (a FullModel graph gives its classifier)."""
+        if isinstance(model, CamModelBase):
+            model = model.model
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"`model` must be a keras.Model, got {type(model).__name__}")
         names = {layer.name for layer in model.layers}
-        missing = {"conv_aux", "gap", "logits"} - names
+        missing = set(LAYERS.cam_head) - names
         if missing:
             raise ValueError(
                 f"the Keras model has no layer(s) {sorted(missing)}; an hrcam model needs conv_aux -> gap -> "
                 "logits -> probabilities (build it with HalfModel(...))"
             )
+        if isinstance(model.output, dict):
+            model = keras.Model(model.inputs[0], model.output[LAYERS.probabilities], name="half_densenet_fcn")
+        return model
 
     @classmethod
     def load(cls, path: str | Path) -> HalfModel:
-        """Load a model saved by :meth:`save` (a ``.keras`` file). A FullModel file loads its classifier."""
-        model = cls._load_keras(path)
-        if isinstance(model.output, dict):
-            model = keras.Model(model.inputs, model.output["probabilities"], name="half_densenet_fcn")
-        return cls(model=model)
+        """Load a ``.keras`` file (this release's or an earlier one's); a FullModel file gives its classifier.
+
+        Goes through :func:`hrcam.models.load_model`. Raises FileNotFoundError, or ValueError when the
+        file holds a Keras model without hrcam's CAM head.
+        """
+        from hrcam.models.loading import load_model
+
+        model = load_model(path)
+        if isinstance(model, cls):
+            return model
+        half = getattr(model, "half_model", None)
+        if half is not None:
+            return half
+        return cls(model=model)  # raises ValueError naming the missing layers
 
     # -- CAMs -------------------------------------------------------------------------------------
-    @property
-    def cam_model(self) -> keras.Model:
-        """keras.Model: images -> (CAM activations (B, h, w, K), probabilities (B, C))."""
-        if getattr(self, "_cam_model", None) is None:
-            self._cam_model = keras.Model(
-                self.model.inputs,
-                [self.model.get_layer("conv_aux").output, self.model.get_layer("probabilities").output],
-            )
-        return self._cam_model
-
-    @property
-    def cam_shape(self) -> tuple[int, int]:
-        return tuple(int(d) for d in self.model.get_layer("conv_aux").output.shape[1:3])
+    def _cam_outputs(self) -> list:
+        """``cam_model``'s outputs: CAM activations (B, h, w, K), probabilities (B, C)."""
+        return [self.model.get_layer(LAYERS.cam_features).output, self.model.output]
 
     def maps_fn(self, images: tf.Tensor, classes: tf.Tensor) -> dict[str, tf.Tensor]:
         """Traceable core: images (B, H, W, C) float32 [0, 1], classes (B, k) int32 (-1 = predicted).
@@ -155,47 +176,54 @@ class HalfModel(CamModelBase):
         Returns ``{"probabilities": (B, C), "classes": (B, k), "cam": (B, k, h, w)}`` (raw CAM values).
         """
         acts, probs = self.cam_model(self._resize_in(images), training=False)
-        predicted = tf.cast(tf.argmax(probs, -1), tf.int32)[:, None]
-        classes = tf.where(classes < 0, predicted, classes)
+        classes = self._select(probs, classes)
         cam = ops.class_activation_maps(acts, self.cam_kernel, classes)
         return {"probabilities": probs, "classes": classes, "cam": cam}
 
-    def generate_cams(
-        self,
-        x: Any,
-        custom_class: Any = None,
-        normalize: bool = False,
-        batch_size: int | None = 64,
-        as_tensor: bool = False,
-    ):
-        """Low-res CAM and probabilities in one forward pass.
+    _MAP_KEYS = ("cam",)
 
-        Returns:
-            ``(cam, probabilities)``: cam (B, h, w) float32 ((B, k, h, w) for (B, k) targets), raw unless
-            ``normalize``; probabilities (B, C).
-        """
-        (cam,), probs = self._maps(x, custom_class, ("cam",), normalize, batch_size)
-        result = (cam, probs)
-        return result if as_tensor else ops.to_numpy(result)
+    def cam(self, x: Any, custom_class: Any = None, normalize: bool = True, **kwargs) -> np.ndarray:
+        """Low-res CAM (B, h, w) float32 at feature resolution (H/16 for the paper's network).
 
-    def cam(self, x: Any, custom_class: Any = None, normalize: bool = False, **kwargs) -> np.ndarray:
-        """Low-res CAM (B, h, w) at feature resolution (H/16 for the paper's network).
-
-        Raw values by default (``dot(A_k, W[:, c])``, bias ignored, as in the original); ``normalize=True``
-        min-max scales each map to [0, 1]. ``custom_class``: None (predicted), int, B ints or (B, k).
+        Min-max scaled to [0, 1] per map by default (DESIGN's convention, the same as
+        ``FullModel.low_res_cam``); ``normalize=False`` gives the raw values ``dot(A_k, W[:, c])``.
+        ``custom_class``: None (predicted), int, B ints or (B, k).
         """
         return self.generate_cams(x, custom_class, normalize=normalize, **kwargs)[0]
 
-    def fit(self, train_data, validation_data=None, epochs: int = 1, **kwargs):
+    # -- training ----------------------------------------------------------------------------------
+    def compile(self, optimizer: Any = "auto", loss: Any = "auto", metrics: Any = "auto", **kwargs) -> None:
+        """``keras.Model.compile`` with the paper's defaults for ``"auto"`` arguments.
+
+        Defaults: Adadelta(learning_rate=1.0), sparse cross-entropy (``one_hot=True``: categorical),
+        accuracy and top-5 accuracy. ``learning_rate`` (with an optimizer name) and ``one_hot`` are
+        accepted as keywords.
+        """
+        one_hot = bool(kwargs.pop("one_hot", False))
+        learning_rate = kwargs.pop("learning_rate", 1.0)
+        defaults = classifier_compile_args(
+            self.num_classes, one_hot, "adadelta" if optimizer == "auto" else optimizer, learning_rate
+        )
+        super().compile(
+            optimizer=defaults["optimizer"],
+            loss=defaults["loss"] if loss == "auto" else loss,
+            metrics=defaults["metrics"] if metrics == "auto" else metrics,
+            **kwargs,
+        )
+
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        """Re-compile from a saved ``compile_config`` (``keras.saving.load_model(..., compile=True)``)."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def fit(self, x=None, y=None, validation_data=None, epochs: int = 1, **kwargs):
         """``keras.Model.fit`` on (images, labels) datasets; compiles with the paper's settings if needed.
 
-        Labels may be int class indices (B,) or one-hot (B, C). Defaults: Adadelta(learning_rate=1.0),
-        cross-entropy, accuracy and top-5 accuracy.
+        Labels may be int class indices (B,) or one-hot (B, C) (read from a ``tf.data.Dataset``).
         """
-        from hrcam.training.half import compile_half_model
-
-        if not self.model.compiled:
-            compile_half_model(self.model, train_data)
-        if isinstance(train_data, tf.data.Dataset):
+        if not self.compiled:
+            self.compile(one_hot=labels_are_one_hot(x))
+        if isinstance(x, tf.data.Dataset):
             kwargs.setdefault("shuffle", False)  # a dataset shuffles itself; Keras would only warn
-        return self.model.fit(train_data, validation_data=validation_data, epochs=epochs, **kwargs)
+        return super().fit(x, y, validation_data=validation_data, epochs=epochs, **kwargs)

@@ -132,9 +132,9 @@ def train_half(config: Config, train_ds, val_ds, num_classes: int, verbose: Any 
         backbone=config.model.backbone,
         weights=config.model.weights,
     )
-    compile_half_model(hm.model, train_ds, config.half.optimizer, config.half.learning_rate)
+    compile_half_model(hm, train_ds, config.half.optimizer, config.half.learning_rate)
     callbacks, state = _callbacks(paths, "half", config.half, "val_accuracy", "max")
-    history = _fit(hm.model, state, callbacks, train_ds, val_ds, config.half, verbose)
+    history = _fit(hm, state, callbacks, train_ds, val_ds, config.half, verbose)
     write_json(paths.history("half"), history)
     return HalfModel.load(paths.best("half") if paths.best("half").is_file() else paths.last("half"))
 
@@ -153,7 +153,7 @@ def train_full(config: Config, half_model, train_ds, val_ds, verbose: Any = "aut
     train_model = compile_stage2(
         fm, config.full.optimizer, config.full.learning_rate, config.full.align_weight
     )
-    callbacks, state = _callbacks(paths, stage, config.full, "val_loss", "min", save_fn=fm.model.save)
+    callbacks, state = _callbacks(paths, stage, config.full, "val_loss", "min", save_fn=fm.save)
     history = _fit(
         train_model,
         state,

@@ -1,0 +1,56 @@
+"""The one loading path for hrcam's ``.keras`` files (CLI, export, scoring, ``HalfModel.load``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+
+from hrcam.models.layers import LAYERS
+
+__all__ = ["load_model", "wrap_keras_model"]
+
+
+def wrap_keras_model(model: keras.Model):
+    """An hrcam model for a plain Keras model with hrcam's layout, else ``model`` unchanged.
+
+    A dict output with ``reconstruction`` and a high-resolution layer gives a FullModel (objective read
+    from the layer's activation: linear = ``"align"``); a graph with the CAM head layers (``conv_aux``,
+    ``gap``, ``logits``) gives a HalfModel. This is how ``.keras`` files of hrcam <= the Keras-model
+    release (plain Functional models saved by ``hm.model.save``) load as HalfModel/FullModel.
+    """
+    from hrcam.models.full import FullModel
+    from hrcam.models.half import HalfModel
+
+    if isinstance(model, (HalfModel, FullModel)):
+        return model
+    names = {layer.name for layer in model.layers}
+    if not set(LAYERS.cam_head) <= names:
+        return model
+    output = model.output
+    if isinstance(output, dict) and LAYERS.reconstruction in output and names & set(LAYERS.high_res):
+        return FullModel(model=model)
+    if not isinstance(output, dict):
+        return HalfModel(model=model)
+    return model
+
+
+def load_model(path: str | Path, compile: bool = False):
+    """Load a ``.keras`` file: a HalfModel, a FullModel, or (any other Keras model) a plain ``keras.Model``.
+
+    Files written by this release hold registered HalfModel/FullModel classes; files of earlier
+    releases (plain Functional graphs) are recognised by their layer names (see
+    :func:`wrap_keras_model`). ``compile=False`` (default) skips the saved optimizer state.
+
+    Raises:
+        FileNotFoundError: no file at ``path``. ValueError: not a ``.keras`` file.
+    """
+    # registers hrcam's Keras classes (HalfModel, FullModel, PixelPreprocessing) for deserialisation
+    from hrcam.models import full, half, preprocessing  # noqa: F401
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {str(path)!r}")
+    if path.suffix != ".keras":
+        raise ValueError(f"`path` must be a '.keras' file, got {str(path)!r}")
+    return wrap_keras_model(keras.saving.load_model(path, compile=compile))
