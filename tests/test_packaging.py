@@ -82,7 +82,6 @@ def test_import_numpy_side_without_tensorflow():
     assert not {"tensorflow", "keras"} & loaded
 
 
-@pytest.mark.xfail(strict=False, reason="until hrcam.models.densenet_fcn imports it from hrcam.config")
 def test_one_densenet_config_class():
     from hrcam.models import DenseNetFCNConfig as ModelsConfig
 

@@ -86,15 +86,12 @@ def _load_model(path: str) -> Any:
     """The classifier (a keras.Model with one (B, C) output) of a saved model file."""
     import keras
 
-    import hrcam.models as models
+    from hrcam.models import load_model
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"--model {path!r} does not exist")
-    if hasattr(models, "load_model"):  # the one loading path (issue 9, wt-models)
-        model = models.load_model(path)
-        model = getattr(model, "model", model)  # HalfModel / FullModel -> their keras.Model
-    else:  # TEMPORARY until wt-models merges: delete this branch
-        model = keras.saving.load_model(path, compile=False)
+    model = load_model(path)
+    model = getattr(model, "model", model)  # HalfModel / FullModel -> their plain keras.Model view
     out = model.output
     if isinstance(out, dict):  # e.g. a FullModel file: explain its classifier output
         if "probabilities" not in out:

@@ -66,20 +66,10 @@ SIGNATURES = (
 
 
 def _load_model_file(path: Path) -> Any:
-    """TEMPORARY (issue 9 merge): ``hrcam.models.load_model(path)`` is the one loading path (wt-models).
-    AFTER THE MERGE: replace this function's body by ``return hrcam.models.load_model(path)``."""
-    import hrcam.models as models
-    from hrcam.models import FullModel, HalfModel
+    """A ``.keras`` file through hrcam's one loading path (:func:`hrcam.models.load_model`)."""
+    from hrcam.models import load_model
 
-    if hasattr(models, "load_model"):
-        return models.load_model(path)
-    keras_model = HalfModel._load_keras(path)
-    if isinstance(keras_model.output, dict) and "reconstruction" in keras_model.output:
-        return FullModel.load(path)
-    try:
-        return HalfModel.load(path)
-    except ValueError:
-        return keras_model
+    return load_model(path)
 
 
 def load_classifier(model: Any) -> Any:

@@ -13,9 +13,10 @@ import numpy as np
 import tensorflow as tf
 
 from hrcam import ops
+from hrcam.arrays import resolve_targets
 from hrcam.io import atomic_path
-from hrcam.models._compat_targets import resolve_targets, select_classes
 from hrcam.models.layers import LAYERS
+from hrcam.ops import select_classes
 
 __all__ = ["CamModelBase"]
 
@@ -225,13 +226,6 @@ class CamModelBase:
         with atomic_path(path) as tmp:
             super().save(tmp, overwrite=True, **kwargs)
         return path
-
-    @staticmethod
-    def _load_keras(path: str | Path):
-        """Deprecated private alias of :func:`hrcam.models.load_model` (kept until export uses it)."""
-        from hrcam.models.loading import load_model
-
-        return load_model(path)
 
     def summary(self, **kwargs) -> None:
         self.model.summary(**kwargs)

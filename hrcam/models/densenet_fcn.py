@@ -21,88 +21,15 @@ Layer names (``b`` = ``num_blocks``):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import keras
 from keras import layers
 
+from hrcam.config import DenseNetFCNConfig
 from hrcam.models.layers import LAYERS
 
 __all__ = ["DenseNetFCNConfig", "build_encoder", "build_expansion"]
 
 _BN_EPS = 1.1e-5
-
-
-@dataclass(frozen=True)
-class DenseNetFCNConfig:
-    """Sizes of the DenseNet-FCN. Defaults are the HR-CAM paper's configuration."""
-
-    num_blocks: int = 4
-    layers_per_block: int = 4
-    growth_rate: int = 16
-    initial_filters: int = 48
-    early_transition: bool = True
-    weight_decay: float = 1e-4
-    cam_channels: int = 16
-    dropout: float = 0.0
-
-    def __post_init__(self) -> None:
-        for name in ("num_blocks", "layers_per_block", "growth_rate", "initial_filters", "cam_channels"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"`{name}` must be a positive int, got {value!r}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout!r}")
-        if self.weight_decay < 0:
-            raise ValueError(f"`weight_decay` must be >= 0, got {self.weight_decay!r}")
-
-    @property
-    def downsampling(self) -> int:
-        """Total down-sampling factor of the encoder (input size / bottleneck size)."""
-        return 2 ** (self.num_blocks + int(self.early_transition))
-
-    @property
-    def cam_stride(self) -> int:
-        """Input size / CAM size (16 for the paper's configuration)."""
-        return self.downsampling // 2
-
-    @classmethod
-    def from_model(cls, model: keras.Model) -> DenseNetFCNConfig | None:
-        """Recover the sizes of a model built by this module from its layer names (None if it is not one)."""
-        names = {layer.name for layer in model.layers}
-        if "initial_conv" not in names or "dense0_0_conv" not in names:
-            return None
-        num_blocks = sum(1 for n in names if n.startswith("tr") and n.endswith("_pool") and n[2:-5].isdigit())
-        reg = model.get_layer("initial_conv").kernel_regularizer
-        dropout = model.get_layer("dense0_0_dropout").rate if "dense0_0_dropout" in names else 0.0
-        return cls(
-            num_blocks=num_blocks,
-            layers_per_block=sum(1 for n in names if n.startswith("dense0_") and n.endswith("_conv")),
-            growth_rate=int(model.get_layer("dense0_0_conv").filters),
-            initial_filters=int(model.get_layer("initial_conv").filters),
-            early_transition="tr_early_pool" in names,
-            weight_decay=float(reg.l2) if reg is not None else 0.0,
-            cam_channels=int(model.get_layer("conv_aux").filters),
-            dropout=float(dropout),
-        )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def check_input_shape(self, input_shape: tuple[int, ...]) -> None:
-        """Raise ValueError if (H, W, C) cannot be down-sampled ``downsampling`` times exactly."""
-        if len(input_shape) != 3:
-            raise ValueError(f"`input_shape` must be (height, width, channels), got {input_shape!r}")
-        h, w, c = input_shape
-        for name, v in (("height", h), ("width", w), ("channels", c)):
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"`input_shape` {name} must be a positive int, got {input_shape!r}")
-        if h % self.downsampling or w % self.downsampling:
-            raise ValueError(
-                f"`input_shape` {input_shape!r}: height and width must be multiples of {self.downsampling} "
-                f"(2 ** (num_blocks={self.num_blocks} + early_transition={int(self.early_transition)})); "
-                f"e.g. {self.downsampling * max(1, round(h / self.downsampling))}"
-            )
 
 
 def _l2(config: DenseNetFCNConfig):

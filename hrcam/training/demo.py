@@ -22,16 +22,7 @@ def demo_config(config: str | Path | None = None, overrides: list[str] | None = 
     shipped with the package, with ``overrides`` (``SECTION.KEY=VALUE``) applied."""
     from hrcam import config as hrcam_config
 
-    if config is None and not hasattr(hrcam_config, "preset_path"):  # TEMPORARY until presets merge
-        config = Path(__file__).resolve().parents[2] / "opts" / "demo.yaml"
     return hrcam_config.load_config(DEMO_PRESET if config is None else config, overrides)
-
-
-def _pipeline_figure():
-    """The refinement-pipeline figure function (``plot_pipeline``; ``pipeline`` before its rename)."""
-    from hrcam.plotting import pipeline_figure
-
-    return getattr(pipeline_figure, "plot_pipeline", None) or pipeline_figure.pipeline
 
 
 def _step(message: str) -> None:
@@ -109,11 +100,11 @@ def run_demo(config, out: Path, num_overlays: int = 8, export: bool = True, verb
     paths["CAM grid"] = str(save_figure(grid, out / "cams.png"))
 
     _step("refinement pipeline on one test image")
-    pipeline_figure = _pipeline_figure()
+    from hrcam.plotting import plot_pipeline
 
     confidence = np.where(probs.argmax(1) == labels, probs.max(1), -1.0)
     best = int(np.argmax(confidence))  # the most confident correct prediction: a readable figure
-    fig = pipeline_figure(images[best], low[best], high[best])
+    fig = plot_pipeline(images[best], low[best], high[best])
     paths["pipeline figure"] = str(save_figure(fig, out / "pipeline.png"))
 
     if export:
