@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 
-def resnets(out: str, seeds=(1, 2), epochs: int = 8, n: int = 1500) -> dict:
+def resnets(out: str, seeds=(1, 2), epochs: int = 20, n: int = 1500) -> dict:
     import keras
     import numpy as np
 

@@ -130,6 +130,31 @@ def test_resume_after_interruption_reproduces_pool_and_steps(tmp_path):
     resumed = train_casm(cfg, verbose=0, data=data)
     for key in ("epochs_trained", "steps", "classifier_steps", "pool_size", "pool_stored"):
         assert resumed[key] == whole[key], key
-    assert whole["steps"] == 4 and whole["pool_size"] == 2 and whole["pool_stored"] == 4
+    # 2 batches an epoch, smf 2: snapshots after batch 0 (empty pool) and 1 of epoch 1, batch 1 of epoch 2
+    assert whole["steps"] == 4 and whole["pool_size"] == 2 and whole["pool_stored"] == 3
     assert (tmp_path / "b" / "casm" / "last.keras").is_file()
     assert list((tmp_path / "b" / "logs" / "casm" / "examples").iterdir())
+
+
+@pytest.mark.slow
+def test_cli_score_casm_and_evaluate_masks(tmp_path, capsys):
+    import json
+
+    from hrcam.cli import main
+
+    m = CasmMasker(build_resnet(6, (32, 32, 3), widths=(8, 8, 16, 16), stem=8), channels=8)
+    m.save(tmp_path / "m.keras")
+    build_resnet(6, (32, 32, 3), widths=(8, 8, 8, 8), stem=8).save(tmp_path / "r.keras")
+    common = ["--data", "synthetic", "--num-synthetic", "6", "--json"]
+    assert main(["score", "--method", "casm", "--masker", str(tmp_path / "m.keras"), *common]) == 0
+    scores = json.loads(capsys.readouterr().out)["methods"]["casm"]
+    assert {"LE", "OM", "F1", "F1a", "mask_mean", "mask_entropy", "mask_tv"} <= set(scores)
+    args = ["evaluate", "masks", "--masker", f"m={tmp_path / 'm.keras'}", "--toy", "ones"]
+    args += ["--classifier", f"r={tmp_path / 'r.keras'}", "--out", str(tmp_path / "out"), "--figure", "2"]
+    assert main(args + common) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert set(res["results"]) == {"m", "toy-ones"} and res["mask_area"]["toy-ones"] == 1.0
+    top1 = res["results"]["toy-ones"]["r"]
+    assert top1["masked_out"]["top1"] == top1["inpainted"]["top1"]  # nothing left to inpaint from
+    assert (tmp_path / "out" / "masks_top1.png").is_file() and (tmp_path / "out" / "figure2_m.png").is_file()
+    assert main(["score", "--method", "casm", *common]) == 2  # no --masker: a clear error

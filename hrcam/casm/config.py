@@ -8,7 +8,6 @@ adversarial objective) over whatever the ``train`` section says.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from hrcam.config import DataConfig, ModelConfig
+from hrcam.config import DataConfig, ModelConfig, build_sections
 
 __all__ = [
     "REPRODUCE",
@@ -180,16 +179,7 @@ class CasmConfig:
                 f"unknown CASM config section(s) {sorted(unknown)}; expected {sorted(sections)}, "
                 "reproduce and run_dir"
             )
-        kwargs: dict[str, Any] = {}
-        for name, klass in sections.items():
-            values = data.get(name) or {}
-            if not isinstance(values, dict):
-                raise ValueError(f"CASM config section {name!r} must be a mapping, got {values!r}")
-            known = {f.name for f in dataclasses.fields(klass)}
-            bad = set(values) - known
-            if bad:
-                raise ValueError(f"unknown key(s) {sorted(bad)} in section {name!r}; known: {sorted(known)}")
-            kwargs[name] = klass(**values)
+        kwargs = build_sections(data, sections, "CASM config")
         return cls(**kwargs, reproduce=data.get("reproduce"), run_dir=str(data.get("run_dir", "runs/casm")))
 
 
