@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", metavar="DIR", help="write scores.json and scores.png here")
     parser.add_argument("--json", action="store_true", help="print the scores as JSON")
-    from hrcam.casm.scoring import add_casm_arguments  # CASM (issue 11)
+    from hrcam.commands.score_casm import add_casm_arguments  # CASM (issue 11)
 
     add_casm_arguments(parser)
 
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from hrcam.evaluation.scoring import score_methods
 
     if "casm" in [m.lower() for m in args.method]:  # CASM masker (issue 11)
-        from hrcam.casm.scoring import run_score
+        from hrcam.commands.score_casm import run_score
 
         return run_score(args, load_scoring_data, _table)
     if not args.model:
