@@ -208,21 +208,28 @@ class Config:
             raise ValueError(
                 f"unknown config section(s) {sorted(unknown)}; expected {sorted(sections)} and run_dir"
             )
-        kwargs: dict[str, Any] = {}
-        for name, klass in sections.items():
-            values = data.get(name) or {}
-            if not isinstance(values, dict):
-                raise ValueError(f"config section {name!r} must be a mapping, got {values!r}")
-            known = {f.name for f in dataclasses.fields(klass)}
-            bad = set(values) - known
-            if bad:
-                raise ValueError(
-                    f"unknown key(s) {sorted(bad)} in config section {name!r}; known: {sorted(known)}"
-                )
-            kwargs[name] = klass(**values)
+        kwargs: dict[str, Any] = build_sections(data, sections)
         if "run_dir" in data:
             kwargs["run_dir"] = str(data["run_dir"])
         return cls(**kwargs)
+
+
+def build_sections(data: dict[str, Any], sections: dict[str, type], what: str = "config") -> dict[str, Any]:
+    """``{name: klass(**data[name])}`` for each section (dataclass), with clear errors for a section that
+    is not a mapping and for unknown keys (shared by :class:`Config` and hrcam.casm's config)."""
+    kwargs: dict[str, Any] = {}
+    for name, klass in sections.items():
+        values = data.get(name) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{what} section {name!r} must be a mapping, got {values!r}")
+        known = {f.name for f in dataclasses.fields(klass)}
+        bad = set(values) - known
+        if bad:
+            raise ValueError(
+                f"unknown key(s) {sorted(bad)} in {what} section {name!r}; known: {sorted(known)}"
+            )
+        kwargs[name] = klass(**values)
+    return kwargs
 
 
 def _parse_value(text: str) -> Any:

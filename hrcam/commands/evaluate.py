@@ -11,13 +11,16 @@ HELP = "evaluate a saved model on a folder dataset (classification metrics and a
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("task", choices=["classification"], help="what to evaluate")
-    parser.add_argument("--model", required=True, metavar="MODEL.keras", help="a HalfModel or FullModel file")
+    parser.add_argument("task", choices=["classification", "masks"], help="what to evaluate")
+    parser.add_argument("--model", metavar="MODEL.keras", help="a HalfModel or FullModel file")
     parser.add_argument("--data", required=True, metavar="ROOT", help="dataset root in the ImageNet layout")
     parser.add_argument("--split", default=None, help="split folder to evaluate (default: val, else test)")
     parser.add_argument("--out", metavar="DIR", help="write metrics.json and confusion.png here")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    from hrcam.commands.evaluate_masks import add_masks_arguments  # CASM masks (issue 11)
+
+    add_masks_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,6 +28,12 @@ def run(args: argparse.Namespace) -> int:
     from hrcam.io import write_json
     from hrcam.training.report import evaluate_classifier
 
+    if args.task == "masks":  # CASM masks (issue 11)
+        from hrcam.commands.evaluate_masks import run_masks
+
+        return run_masks(args)
+    if not args.model:
+        raise ValueError("evaluate classification needs --model MODEL.keras")
     model = load_hrcam_model(args.model)
     data = FolderDataset(args.data)
     split = args.split or ("val" if data.has_split("val") else "test")
