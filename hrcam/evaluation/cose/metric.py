@@ -195,7 +195,8 @@ def cose_table(
     Returns:
         ``(table, info)``: the pair table (only correctly classified images) and ``info`` with
         ``n_images``, ``n_correct``, ``accuracy``, ``correct_index``, ``original_maps`` (of the correct
-        images) and ``seconds`` (time spent in the map source).
+        images), ``seconds`` (time spent in the map source) and ``skipped_perturbations`` (``{name: why}``
+        for perturbed models the method cannot run on).
     """
     x = np.asarray(check_images(images, name="images", rank=4))
     x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
@@ -221,6 +222,7 @@ def cose_table(
         cols["ssim"].extend(np.asarray(ssim, np.float64).tolist())
         cols["weight"].extend([weight] * n)
 
+    skipped: dict[str, str] = {}
     if n:
         for name, mag, weight in plan:
             xt = np.concatenate(
@@ -235,7 +237,11 @@ def cose_table(
                 ssim, kind = masked_ssim(m0, mt).numpy(), "photometric"
             add(name, mag, kind, np.argmax(pt, -1) == yc, ssim, weight)
         for pname, pmodel in (perturbations or {}).items():
-            psrc = source.on(pmodel)
+            try:
+                psrc = source.on(pmodel)
+            except ValueError as e:  # e.g. HR-CAM's high-res maps on a HalfModel checkpoint
+                skipped[str(pname)] = str(e)
+                continue
             pp, mp = _in_chunks(psrc, xc, batch_size)
             add(str(pname), float("nan"), "model", np.argmax(pp, -1) == yc, masked_ssim(m0, mp).numpy(), 1)
             source.seconds += psrc.seconds
@@ -248,6 +254,7 @@ def cose_table(
         "original_maps": m0,
         "seconds": source.seconds - t_before,
         "map_calls": 1 + len(plan) * (n > 0) + len(perturbations or {}) * (n > 0),
+        "skipped_perturbations": skipped,
     }
     return table, info
 

@@ -17,9 +17,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hrcam.ops import resize_maps, to_numpy
+from hrcam.ops import to_numpy
 
-__all__ = ["MapSource", "method_source", "function_source", "random_copy", "HRCAM_SOURCES"]
+__all__ = ["MapSource", "method_source", "function_source", "random_copy", "probability_fn", "HRCAM_SOURCES"]
 
 MapFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 HRCAM_SOURCES = ("hrcam", "hrcam-high", "hrcam-low")
@@ -88,6 +88,7 @@ def _is_hrcam_model(model: Any) -> bool:
 
 
 def _hrcam_fn(model: Any, which: str, batch_size: int) -> MapFn:
+    from hrcam.evaluation.scoring import method_maps
     from hrcam.models import FullModel
 
     if not _is_hrcam_model(model):
@@ -97,16 +98,11 @@ def _hrcam_fn(model: Any, which: str, batch_size: int) -> MapFn:
             f"method {which!r} needs a FullModel (HR-CAM's high-resolution maps); a HalfModel has only "
             "'hrcam-low' (its CAM head)"
         )
+    key = "cam" if which == "hrcam-low" else "hrcam"
 
     def fn(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out = model.generate_cams(x, batch_size=batch_size, as_tensor=True)
-        maps = out[0] if which in ("hrcam", "hrcam-high") else out[-2]
-        if tuple(maps.shape[1:3]) != tuple(x.shape[1:3]):
-            maps = resize_maps(maps[:, None], list(x.shape[1:3]))[:, 0]
-            lo = tf.reduce_min(maps, axis=[1, 2], keepdims=True)
-            hi = tf.reduce_max(maps, axis=[1, 2], keepdims=True)
-            maps = tf.math.divide_no_nan(maps - lo, hi - lo)
-        return out[-1], maps
+        probs = model.predict_proba(x, batch_size=batch_size)
+        return probs, method_maps(key, model, x, np.argmax(probs, -1), batch_size=batch_size)
 
     return fn
 
@@ -129,14 +125,9 @@ def method_source(model: Any, method: str, batch_size: int = 32, **kwargs: Any) 
     cls = get(method)
 
     def build(m: Any) -> MapFn:
-        kw = dict(kwargs)
         if _is_hrcam_model(m):
-            from hrcam.models import FullModel
-
-            if isinstance(m, FullModel):
-                kw.setdefault("output", "probabilities")
-            m = m.model
-        explainer = cls(m, batch_size=batch_size, **kw)
+            m = getattr(m, "half_model", m).model  # a FullModel's classifier view (one output)
+        explainer = cls(m, batch_size=batch_size, **kwargs)
         return lambda x: explainer(x)
 
     return MapSource(cls.name, model, build)
@@ -161,3 +152,19 @@ def random_copy(model: Any, seed: int = 1234) -> keras.Model:
         except (TypeError, ValueError):
             return clone
     return clone
+
+
+def probability_fn(model: Any) -> Callable[[Any], np.ndarray]:
+    """``fn(images) -> (n, C)`` class probabilities of ``model`` (HalfModel / FullModel: ``predict_proba``;
+    a Keras model: its output, the ``"probabilities"`` entry of a dict output), one compiled call per batch."""
+    if _is_hrcam_model(model):
+        return lambda x: model.predict_proba(np.asarray(x, np.float32))
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`model` must be a keras.Model, got {type(model).__name__}")
+
+    @tf.function(reduce_retracing=True)
+    def fn(x: tf.Tensor) -> tf.Tensor:
+        out = model(x, training=False)
+        return out["probabilities"] if isinstance(out, dict) else out
+
+    return lambda x: fn(tf.convert_to_tensor(x, tf.float32)).numpy()
