@@ -50,7 +50,11 @@ def test_thirteen_transforms_keep_shape_and_range():
             y = apply_transform(x, name, m).numpy()
             assert y.shape == x.shape and y.min() >= 0.0 and y.max() <= 1.0, name
     # signed magnitudes: brightness up and down, translate left and right
-    assert apply_transform(x, "brightness", -1).numpy().mean() < x.mean() < apply_transform(x, "brightness", 1).numpy().mean()
+    assert (
+        apply_transform(x, "brightness", -1).numpy().mean()
+        < x.mean()
+        < apply_transform(x, "brightness", 1).numpy().mean()
+    )
     right = apply_transform(x, "translate_x", 0.25).numpy()  # 8 px
     np.testing.assert_array_equal(right[:, :, 8:], x[:, :, :-8])
     assert np.all(right[:, :, :8] == 0)
@@ -62,7 +66,9 @@ def test_equivariant_map_has_consistency_one_under_flips_and_translations():
     brightness = function_source(lambda x: (_always(0)(x), x.mean(axis=-1)), "brightness")
     x = _images(5, 40)
     y = np.zeros(5, np.int64)
-    table, info = cose_table(brightness, x, y, transforms=["flip_lr", "flip_ud", "translate_x", "translate_y"])
+    table, info = cose_table(
+        brightness, x, y, transforms=["flip_lr", "flip_ud", "translate_x", "translate_y"]
+    )
     s = cose_summary(table)
     assert info["n_correct"] == 5 and s["n_nan"] == 0
     assert s["n_consistency"] == 5 * 4 * 6
@@ -126,7 +132,9 @@ def test_masked_ssim_equals_skimage_without_mask():
     half = masked_ssim(a, b, mask).numpy()
     ref_half = [
         structural_similarity(
-            a[i, :, :14].astype(np.float64), b[i, :, :14].astype(np.float64), win_size=5,
+            a[i, :, :14].astype(np.float64),
+            b[i, :, :14].astype(np.float64),
+            win_size=5,
             data_range=max(np.ptp(a[i]), np.ptp(b[i])),
         )
         for i in range(5)
@@ -172,8 +180,17 @@ def test_deletion_auc_of_the_used_pixels_beats_a_random_map():
 def test_consistency_fidelity_split_on_a_hand_made_table():
     rows = {
         "transform": ["flip_lr", "flip_lr", "rotate", "blur", "blur", "contrast", "random", "random", "ckpt"],
-        "kind": ["geometric", "geometric", "geometric", "photometric", "photometric", "photometric",
-                 "model", "model", "model"],
+        "kind": [
+            "geometric",
+            "geometric",
+            "geometric",
+            "photometric",
+            "photometric",
+            "photometric",
+            "model",
+            "model",
+            "model",
+        ],
         "correct": [True, False, True, True, False, True, False, True, False],
         "ssim": [0.9, 0.5, 0.7, 0.6, 0.3, float("nan"), 0.1, 0.99, 0.2],
         "weight": [6, 6, 1, 6, 6, 1, 1, 1, 1],
@@ -203,7 +220,9 @@ def test_bad_input_fails_clearly():
     with pytest.raises(TypeError, match="`magnitude` must be a real number"):
         apply_transform(x, "rotate", "big")
     wrong = function_source(lambda im: (_always(0)(im), np.zeros((len(im), 8, 8), np.float32)), "small")
-    with pytest.raises(ValueError, match=r"map source 'small' returned maps of shape \(2, 8, 8\); expected \(2, 32, 32\)"):
+    with pytest.raises(
+        ValueError, match=r"map source 'small' returned maps of shape \(2, 8, 8\); expected \(2, 32, 32\)"
+    ):
         cose_table(wrong, x, np.zeros(2, np.int64))
     with pytest.raises(ValueError, match="same shape"):
         masked_ssim(np.zeros((2, 8, 8)), np.zeros((2, 8, 9)))
@@ -217,6 +236,9 @@ def test_cose_package_is_not_imported_by_hrcam_evaluation():
     import subprocess
     import sys
 
-    code = "import sys, hrcam.evaluation; print('hrcam.evaluation.cose' in sys.modules, 'tensorflow' in sys.modules)"
+    code = (
+        "import sys, hrcam.evaluation; "
+        "print('hrcam.evaluation.cose' in sys.modules, 'tensorflow' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

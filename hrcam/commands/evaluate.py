@@ -16,13 +16,26 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("task", choices=["classification", "saliency"], help="what to evaluate")
-    parser.add_argument("--model", required=True, action="append", metavar="MODEL.keras",
-                        help="a HalfModel or FullModel file (saliency: any Keras classifier; repeatable)")
-    parser.add_argument("--data", required=True, metavar="ROOT",
-                        help="dataset root in the ImageNet layout (saliency: also 'synthetic')")
+    parser.add_argument(
+        "--model",
+        required=True,
+        action="append",
+        metavar="MODEL.keras",
+        help="a HalfModel or FullModel file (saliency: any Keras classifier; repeatable)",
+    )
+    parser.add_argument(
+        "--data",
+        required=True,
+        metavar="ROOT",
+        help="dataset root in the ImageNet layout (saliency: also 'synthetic')",
+    )
     parser.add_argument("--split", default=None, help="split folder to evaluate (default: val, else test)")
-    parser.add_argument("--out", metavar="DIR", help="write metrics.json and confusion.png (saliency: "
-                        "cose.json, cose_heatmap.png, transforms_*.png) here")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write metrics.json and confusion.png (saliency: "
+        "cose.json, cose_heatmap.png, transforms_*.png) here",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     evaluate_saliency.add_arguments(parser)

@@ -1,4 +1,4 @@
-"""``hrcam evaluate saliency``: COSE (consistency / sensitivity) and deletion / insertion for saliency methods.
+"""``hrcam evaluate saliency``: COSE (consistency / sensitivity) and deletion / insertion per method.
 
     hrcam evaluate saliency --model runs/x/best.keras --data ROOT|synthetic --method gradcam --method cam \\
         [--n-images 64] [--checkpoint mid.keras] [--out DIR] [--json]
@@ -28,17 +28,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "scorecam, gradients, smoothgrad, ig, ...), hrcam (a FullModel's high-res maps) or hrcam-low",
     )
     g.add_argument("--n-images", type=int, default=64, help="images evaluated (the first N of the split)")
-    g.add_argument("--checkpoint", action="append", default=[], metavar="CKPT.keras",
-                   help="a model perturbation for sensitivity (e.g. a mid-training checkpoint; repeatable)")
+    g.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="CKPT.keras",
+        help="a model perturbation for sensitivity (e.g. a mid-training checkpoint; repeatable)",
+    )
     g.add_argument("--no-random", action="store_true", help="skip the randomly initialised copy")
-    g.add_argument("--transform", dest="transforms", action="append", default=None, metavar="NAME",
-                   help="restrict to these transforms (repeatable; default all 13)")
-    g.add_argument("--magnitudes", type=float, nargs="+", default=None, metavar="M",
-                   help="signed fractions in [-1, 1] (default -1 -2/3 -1/3 1/3 2/3 1)")
+    g.add_argument(
+        "--transform",
+        dest="transforms",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="restrict to these transforms (repeatable; default all 13)",
+    )
+    g.add_argument(
+        "--magnitudes",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="M",
+        help="signed fractions in [-1, 1] (default -1 -2/3 -1/3 1/3 2/3 1)",
+    )
     g.add_argument("--steps", type=int, default=16, help="deletion / insertion steps")
-    g.add_argument("--baseline", choices=["blur", "zero"], default="blur", help="deletion / insertion baseline")
-    g.add_argument("--synthetic-classes", type=int, default=None,
-                   help="--data synthetic: classes (default the model's); images use seed 2 (not train/val)")
+    g.add_argument(
+        "--baseline", choices=["blur", "zero"], default="blur", help="deletion / insertion baseline"
+    )
+    g.add_argument(
+        "--synthetic-classes",
+        type=int,
+        default=None,
+        help="--data synthetic: classes (default the model's); images use seed 2 (not train/val)",
+    )
     g.add_argument("--figure-image", type=int, default=0, help="index of the image in the transforms figure")
 
 
@@ -81,8 +104,10 @@ def run(args: argparse.Namespace) -> int:
     for i, p in enumerate(paths):
         name = Path(p).stem if Path(p).stem not in ("best", "model") else Path(p).parent.name
         models[name if name not in models else f"{name}_{i}"] = load_model(p)
-    shapes = {tuple(m.input_shape[1:3]) if not hasattr(m, "num_classes") else tuple(m.input_shape[:2])
-              for m in models.values()}
+    shapes = {
+        tuple(m.input_shape[1:3]) if not hasattr(m, "num_classes") else tuple(m.input_shape[:2])
+        for m in models.values()
+    }
     if len(shapes) != 1:
         raise ValueError(f"all --model files must take the same image size, got {sorted(shapes)}")
     first = next(iter(models.values()))
@@ -109,7 +134,9 @@ def run(args: argparse.Namespace) -> int:
     written = []
     if args.out:
         out = Path(args.out)
-        written = write_report(rows, out, {"data": data_desc, "n_images": len(images), "methods": args.methods})
+        written = write_report(
+            rows, out, {"data": data_desc, "n_images": len(images), "methods": args.methods}
+        )
         i = min(max(args.figure_image, 0), len(images) - 1)
         for name, model in models.items():
             for method in args.methods:

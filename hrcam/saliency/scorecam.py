@@ -1,4 +1,4 @@
-"""Score-CAM (Wang et al. 2020): activation maps as input masks, the masked images' class scores as weights."""
+"""Score-CAM (Wang et al. 2020): activation maps as input masks, masked images' class scores as weights."""
 
 from __future__ import annotations
 

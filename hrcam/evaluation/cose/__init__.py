@@ -15,8 +15,20 @@ Modules: :mod:`~hrcam.evaluation.cose.transforms` (the 13 transforms), :mod:`~hr
 :mod:`~hrcam.evaluation.cose.report` (the ``hrcam evaluate saliency`` tables and figures).
 """
 
-from hrcam.evaluation.cose.faithfulness import BASELINES, blur_images, deletion_insertion, masked_saliency_score
-from hrcam.evaluation.cose.metric import KINDS, CoseTable, cose_summary, cose_table, transform_plan, transformed_maps
+from hrcam.evaluation.cose.faithfulness import (
+    BASELINES,
+    blur_images,
+    deletion_insertion,
+    masked_saliency_score,
+)
+from hrcam.evaluation.cose.metric import (
+    KINDS,
+    CoseTable,
+    cose_summary,
+    cose_table,
+    transform_plan,
+    transformed_maps,
+)
 from hrcam.evaluation.cose.sources import MapSource, function_source, method_source, random_copy
 from hrcam.evaluation.cose.ssim import masked_ssim, ssim_map
 from hrcam.evaluation.cose.transforms import (

@@ -51,7 +51,9 @@ def _check(images: Any, maps: Any, classes: Any) -> tuple[np.ndarray, np.ndarray
         raise ValueError(f"`maps` must be (B, H, W) = {x.shape[:3]} like the images, got shape {m.shape}")
     c = np.asarray(classes)
     if c.shape != (x.shape[0],) or c.dtype.kind not in "iu":
-        raise ValueError(f"`classes` must be ({x.shape[0]},) ints (the explained class), got {c.shape} {c.dtype}")
+        raise ValueError(
+            f"`classes` must be ({x.shape[0]},) ints (the explained class), got {c.shape} {c.dtype}"
+        )
     return x, m, c.astype(np.int64)
 
 
@@ -121,7 +123,9 @@ def deletion_insertion(
         curves[name] = curve.reshape(steps + 1, b).T
     out = {f"{k}_curve": v for k, v in curves.items()}
     for k, v in curves.items():
-        out[k] = np.trapezoid(v, fractions, axis=1) if hasattr(np, "trapezoid") else np.trapz(v, fractions, axis=1)
+        out[k] = (
+            np.trapezoid(v, fractions, axis=1) if hasattr(np, "trapezoid") else np.trapz(v, fractions, axis=1)
+        )
     out["fractions"] = fractions
     return out
 
@@ -136,6 +140,9 @@ def masked_saliency_score(
     m = minmax(m)
     masked = tf.constant(x * m[..., None])
     probs = np.concatenate(
-        [np.asarray(to_numpy(prob_fn(masked[i : i + batch_size])), np.float64) for i in range(0, len(x), batch_size)]
+        [
+            np.asarray(to_numpy(prob_fn(masked[i : i + batch_size])), np.float64)
+            for i in range(0, len(x), batch_size)
+        ]
     )
     return saliency_metric(m, probs, cls)

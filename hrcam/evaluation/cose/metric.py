@@ -61,7 +61,9 @@ class CoseTable:
         """A table from columns (``weight`` optional, default 1; ``image``/``magnitude`` optional)."""
         missing = {"transform", "kind", "correct", "ssim"} - set(rows)
         if missing:
-            raise ValueError(f"`rows` lacks column(s) {sorted(missing)}; needs transform, kind, correct, ssim")
+            raise ValueError(
+                f"`rows` lacks column(s) {sorted(missing)}; needs transform, kind, correct, ssim"
+            )
         n = len(rows["ssim"])
         for key, col in rows.items():
             if len(col) != n:
@@ -85,7 +87,10 @@ class CoseTable:
 
     def concat(self, other: CoseTable) -> CoseTable:
         return CoseTable(
-            *(np.concatenate([getattr(self, f.name), getattr(other, f.name)]) for f in dataclasses.fields(self))
+            *(
+                np.concatenate([getattr(self, f.name), getattr(other, f.name)])
+                for f in dataclasses.fields(self)
+            )
         )
 
     def as_dict(self) -> dict[str, list]:
@@ -134,9 +139,11 @@ def cose_summary(table: CoseTable | Mapping[str, Sequence[Any]]) -> dict[str, fl
     out["cose_geometric"] = _combine(cg, fg)
     out["cose_photometric"] = _combine(cp, fp)
     out["n_nan"] = int(t.weight[~np.isfinite(t.ssim)].sum())
-    out["accuracy_kept"] = float(np.average(t.correct[geo | pho], weights=t.weight[geo | pho])) if (
-        (geo | pho).any()
-    ) else float("nan")
+    out["accuracy_kept"] = (
+        float(np.average(t.correct[geo | pho], weights=t.weight[geo | pho]))
+        if ((geo | pho).any())
+        else float("nan")
+    )
     return out
 
 
@@ -211,7 +218,9 @@ def cose_table(
     keep = np.flatnonzero(np.argmax(probs, -1) == y)
     xc, yc, m0 = x[keep], y[keep], maps0[keep]
     n, (h, w) = len(keep), x.shape[1:3]
-    cols: dict[str, list] = {k: [] for k in ("image", "transform", "magnitude", "kind", "correct", "ssim", "weight")}
+    cols: dict[str, list] = {
+        k: [] for k in ("image", "transform", "magnitude", "kind", "correct", "ssim", "weight")
+    }
 
     def add(name: str, mag: float, kind: str, correct: np.ndarray, ssim: np.ndarray, weight: int) -> None:
         cols["image"].extend(range(n))
@@ -226,7 +235,10 @@ def cose_table(
     if n:
         for name, mag, weight in plan:
             xt = np.concatenate(
-                [T.apply_transform(xc[i : i + batch_size], name, mag).numpy() for i in range(0, n, batch_size)]
+                [
+                    T.apply_transform(xc[i : i + batch_size], name, mag).numpy()
+                    for i in range(0, n, batch_size)
+                ]
             )
             pt, mt = _in_chunks(source, xt, batch_size)
             if name in T.GEOMETRIC:
@@ -274,8 +286,14 @@ def transformed_maps(
             back = inverse_warp(mt, name, magnitude).numpy()
             valid = validity_mask(x.shape[1], x.shape[2], name, magnitude).numpy()
         out.append(
-            {"transform": name, "image": xt.numpy()[0], "map": mt[0], "back": np.asarray(back)[0],
-             "valid": valid, "pred": int(np.argmax(probs[0]))}
+            {
+                "transform": name,
+                "image": xt.numpy()[0],
+                "map": mt[0],
+                "back": np.asarray(back)[0],
+                "valid": valid,
+                "pred": int(np.argmax(probs[0])),
+            }
         )
     return out
 

@@ -3,8 +3,8 @@
 :func:`evaluate_methods` runs, per model and method: the COSE pair table (13 transforms x magnitudes plus the
 model perturbations), the summary (C, F, COSE and the geometric / photometric splits), deletion and insertion
 AUC and the masked-image score on the original maps of the correctly classified images, and the time per map.
-:func:`cose_heatmap` draws 100 * COSE like the COSE README's table; :func:`transforms_figure` shows one image's
-maps under each transform next to the original map.
+:func:`cose_heatmap` draws 100 * COSE like the COSE README's table; :func:`transforms_figure` shows one
+image's maps under each transform next to the original map.
 """
 
 from __future__ import annotations
@@ -75,7 +75,9 @@ def evaluate_methods(
         prob = probability_fn(model)
         for method in methods:
             t0 = time.perf_counter()
-            source = method_source(model, method, batch_size=batch_size, **dict((method_options or {}).get(method, {})))
+            source = method_source(
+                model, method, batch_size=batch_size, **dict((method_options or {}).get(method, {}))
+            )
             # warm up (tracing) outside the timed part
             source(images[: min(len(images), batch_size)])
             source.seconds, source.images_seen = 0.0, 0
@@ -96,15 +98,23 @@ def evaluate_methods(
             if len(keep):
                 x, y, maps = images[keep], labels[keep], info["original_maps"]
                 t1 = time.perf_counter()
-                fa = deletion_insertion(prob, x, maps, y, steps=steps, baseline=baseline, batch_size=batch_size)
+                fa = deletion_insertion(
+                    prob, x, maps, y, steps=steps, baseline=baseline, batch_size=batch_size
+                )
                 row["seconds_faithfulness"] = time.perf_counter() - t1
-                row["deletion"], row["insertion"] = float(fa["deletion"].mean()), float(fa["insertion"].mean())
-                row["masked_score"] = float(np.mean(masked_saliency_score(prob, x, maps, y, batch_size=batch_size)))
+                row["deletion"], row["insertion"] = (
+                    float(fa["deletion"].mean()),
+                    float(fa["insertion"].mean()),
+                )
+                row["masked_score"] = float(
+                    np.mean(masked_saliency_score(prob, x, maps, y, batch_size=batch_size))
+                )
             row["seconds_total"] = time.perf_counter() - t0
             rows.append(row)
             if log:
                 log(
-                    f"{model_name} / {row['method']}: COSE {100 * row['cose']:.1f}  C {row['consistency']:.3f}  "
+                    f"{model_name} / {row['method']}: COSE {100 * row['cose']:.1f}  "
+                    f"C {row['consistency']:.3f}  "
                     f"F {row['fidelity']:.3f}  del {row.get('deletion', float('nan')):.3f}  "
                     f"ins {row.get('insertion', float('nan')):.3f}  ({row['seconds_total']:.1f} s)"
                 )
@@ -132,14 +142,22 @@ def cose_heatmap(rows: Sequence[Mapping[str, Any]], key: str = "cose", title: st
     import seaborn as sns
     from matplotlib.figure import Figure
 
-    df = pd.DataFrame([{"model": r["model"], "method": r["method"], "v": 100.0 * r.get(key, np.nan)} for r in rows])
+    df = pd.DataFrame(
+        [{"model": r["model"], "method": r["method"], "v": 100.0 * r.get(key, np.nan)} for r in rows]
+    )
     table = df.pivot(index="model", columns="method", values="v")
     table = table.loc[list(dict.fromkeys(df["model"])), list(dict.fromkeys(df["method"]))]
     table.loc["mean"] = table.mean(axis=0)
     fig = Figure(figsize=(1.2 * table.shape[1] + 3, 0.6 * table.shape[0] + 2))
     ax = fig.add_subplot()
     sns.heatmap(
-        table.astype(float), annot=True, fmt=".1f", cmap="viridis", vmin=0, vmax=100, ax=ax,
+        table.astype(float),
+        annot=True,
+        fmt=".1f",
+        cmap="viridis",
+        vmin=0,
+        vmax=100,
+        ax=ax,
         cbar_kws={"label": f"100 x {key}"},
     )
     ax.set_xlabel("")
@@ -177,7 +195,9 @@ def transforms_figure(source: MapSource, image: np.ndarray, magnitude: float = 2
     return fig
 
 
-def write_report(rows: Sequence[Mapping[str, Any]], out: str | Path, extra: Mapping[str, Any] | None = None) -> list[Path]:
+def write_report(
+    rows: Sequence[Mapping[str, Any]], out: str | Path, extra: Mapping[str, Any] | None = None
+) -> list[Path]:
     """Write ``cose.json`` and ``cose_heatmap.png`` into ``out``; returns the paths."""
     from hrcam.io import write_json
     from hrcam.plotting.charts import save_figure

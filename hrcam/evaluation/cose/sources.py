@@ -156,7 +156,8 @@ def random_copy(model: Any, seed: int = 1234) -> keras.Model:
 
 def probability_fn(model: Any) -> Callable[[Any], np.ndarray]:
     """``fn(images) -> (n, C)`` class probabilities of ``model`` (HalfModel / FullModel: ``predict_proba``;
-    a Keras model: its output, the ``"probabilities"`` entry of a dict output), one compiled call per batch."""
+    a Keras model: its output, the ``"probabilities"`` entry of a dict output), one compiled call per
+    batch."""
     if _is_hrcam_model(model):
         return lambda x: model.predict_proba(np.asarray(x, np.float32))
     if not isinstance(model, keras.Model):

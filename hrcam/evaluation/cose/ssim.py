@@ -44,7 +44,9 @@ def ssim_map(a: Any, b: Any, data_range: Any = None, win_size: int = WIN_SIZE) -
     if isinstance(win_size, bool) or not isinstance(win_size, int) or win_size < 3 or win_size % 2 == 0:
         raise ValueError(f"`win_size` must be an odd int >= 3, got {win_size!r}")
     if min(int(a.shape[1]), int(a.shape[2])) < win_size:
-        raise ValueError(f"maps of size {tuple(a.shape[1:])} are smaller than the {win_size}x{win_size} window")
+        raise ValueError(
+            f"maps of size {tuple(a.shape[1:])} are smaller than the {win_size}x{win_size} window"
+        )
     if data_range is None:
         ptp_a = tf.reduce_max(a, axis=[1, 2]) - tf.reduce_min(a, axis=[1, 2])
         ptp_b = tf.reduce_max(b, axis=[1, 2]) - tf.reduce_min(b, axis=[1, 2])

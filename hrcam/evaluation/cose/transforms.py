@@ -88,8 +88,10 @@ def check_magnitude(magnitude: Any, name: str = "magnitude") -> float:
     Raises:
         TypeError: not a real number. ValueError: outside [-1, 1] or not finite.
     """
-    if isinstance(magnitude, bool) or not isinstance(magnitude, (int, float)) and not hasattr(
-        magnitude, "__float__"
+    if (
+        isinstance(magnitude, bool)
+        or not isinstance(magnitude, (int, float))
+        and not hasattr(magnitude, "__float__")
     ):
         raise TypeError(f"`{name}` must be a real number in [-1, 1], got {type(magnitude).__name__}")
     m = float(magnitude)

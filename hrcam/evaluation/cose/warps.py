@@ -30,7 +30,8 @@ _VALID_LEVEL = 1.0 - 1e-3
 
 def geometric_params(name: str, magnitude: float) -> tuple[str, float]:
     """The warp kind and its signed amount: ``("translate_x", pixels)``, ``("rotate", degrees)``,
-    ``("flip_lr", 0)``; translations are rounded to whole pixels; the inverse is the same kind with the negated amount (flips are self-inverse)."""
+    ``("flip_lr", 0)``; translations are rounded to whole pixels. The inverse is the same kind with the
+    negated amount (flips are self-inverse)."""
     if name in ("translate_x", "translate_y"):  # whole pixels, as torchvision's TrivialAugmentWide
         return name, float(round(float(magnitude) * MAX_TRANSLATE))
     if name == "rotate":
