@@ -8,8 +8,8 @@ COSE pair table (13 transforms x 6 magnitudes: 7 transforms x 6 + 6 magnitude-fr
 batches, plus the originals: 49 maps per image) without model perturbations; ``deletion_insertion`` = both
 curves with ``--steps`` steps (2 (steps + 1) forward passes per image). Ratios: ``cose / method`` (the cost of
 COSE in Grad-CAM runs), ``cose / (49 method)`` (the overhead per map: 1 = the transforms, inverse warps
-and SSIM cost nothing), ``cose_maps_fraction`` (time inside the map source), and the same for deletion / insertion.
-Prints JSON.
+and SSIM cost nothing), ``cose_maps_fraction`` (time inside the map source), and the same for deletion /
+insertion. Prints JSON.
 """
 
 from __future__ import annotations
