@@ -49,7 +49,7 @@ def test_evaluate_saliency_cli_writes_table_json_and_figures(model_files, tmp_pa
     out = tmp_path / "out"
     rc = main([
         "evaluate", "saliency", "--model", str(full), "--data", "synthetic", "--method", "gradcam",
-        "--method", "hrcam", "--n-images", "6", "--steps", "4", "--batch-size", "16",
+        "--method", "hrcam", "--n-images", "4", "--steps", "2", "--batch-size", "16",
         "--transform", "flip_lr", "--transform", "brightness", "--magnitudes", "-0.5", "0.5",
         "--checkpoint", str(half), "--out", str(out), "--json",
     ])  # fmt: skip
