@@ -6,8 +6,8 @@
 Like ``hrcam evaluate saliency`` (same code: :func:`hrcam.evaluation.cose.report.evaluate_methods`), with the
 method options the CLI does not expose: SmoothGrad with ``--smoothgrad-samples`` noise samples and Integrated
 Gradients with ``--ig-steps`` steps (fewer than their defaults, to fit a 2-core CPU), and ``--checkpoint``
-models as perturbations. Images: the first ``--n`` of an even spread over the validation split (``--data ROOT``)
-or synthetic scenes with seed 2 (``--data synthetic``). Prints the table and the JSON path.
+models as perturbations. Images: the first ``--n`` of an even spread over the validation split
+(``--data ROOT``) or synthetic scenes with seed 2 (``--data synthetic``). Prints the table and the JSON path.
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ def main() -> None:
     }
     paths = write_report(rows, args.out, extra)
     print("\n".join(format_rows(rows)))
-    print(json.dumps({"written": [str(p) for p in paths], **{k: extra[k] for k in ("data", "seconds", "loadavg")}}))
+    summary = {k: extra[k] for k in ("data", "seconds", "loadavg")}
+    print(json.dumps({"written": [str(p) for p in paths], **summary}))
 
 
 if __name__ == "__main__":
