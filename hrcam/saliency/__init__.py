@@ -11,7 +11,7 @@ Every method builds on :class:`~hrcam.saliency.base.SaliencyMethod`; its :meth:`
 predictions, the explained classes, the maps and any captured activations from one traceable call.
 
 Methods: CAM, GradCAM, GradCAMPlusPlus, LayerCAM, Gradients, GuidedBackprop, GuidedGradCAM, SmoothGrad,
-IntegratedGradients (see :func:`available_methods`).
+IntegratedGradients, ScoreCAM (see :func:`available_methods`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from hrcam.saliency.guided_gradcam import GuidedGradCAM
 from hrcam.saliency.integrated_gradients import IntegratedGradients
 from hrcam.saliency.layercam import LayerCAM
 from hrcam.saliency.result import SaliencyResult
+from hrcam.saliency.scorecam import ScoreCAM
 from hrcam.saliency.smoothgrad import SmoothGrad
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "GuidedGradCAM",
     "SmoothGrad",
     "IntegratedGradients",
+    "ScoreCAM",
 ]
 
 _METHODS: tuple[type[SaliencyMethod], ...] = (
@@ -58,6 +60,7 @@ _METHODS: tuple[type[SaliencyMethod], ...] = (
     GuidedGradCAM,
     SmoothGrad,
     IntegratedGradients,
+    ScoreCAM,
 )
 
 # Alternative spellings (keys are normalised: lower case, "++" -> "plusplus", other punctuation dropped).
@@ -73,6 +76,7 @@ _ALIASES = {
     "ig": "IntegratedGradients",
     "integratedgradient": "IntegratedGradients",
     "smoothgrads": "SmoothGrad",
+    "score": "ScoreCAM",
 }
 
 
