@@ -194,15 +194,16 @@ def per_replica_batch_size(global_batch: int, strategy: Any) -> int:
 check_global_batch = per_replica_batch_size
 
 
-def prepare_for_training(model: Any, strategy: Any, config: Any = None) -> Any:
+def prepare_for_training(model: Any, strategy: Any, config: Any = None, sync_bn: bool | None = None) -> Any:
     """After ``compile``: set ``model.jit_compile`` from ``config.jit_compile`` (False by default; Keras'
-    "auto" would turn XLA on with a GPU) and, with several replicas, synchronise BatchNormalization so
-    batch statistics cover the global batch (training then matches one device on the same global batches).
-    Returns ``model``."""
+    "auto" would turn XLA on with a GPU) and synchronise BatchNormalization (``sync_bn``; None = when the
+    strategy has several replicas) so batch statistics cover the global batch: training then matches one
+    device on the same global batches (up to float rounding: synchronised moments are computed in one pass,
+    E[x^2] - E[x]^2). Returns ``model``."""
     import keras
 
     model.jit_compile = bool(getattr(config, "jit_compile", False))
-    if strategy.num_replicas_in_sync > 1:
+    if sync_bn or (sync_bn is None and strategy.num_replicas_in_sync > 1):
         for layer in _all_layers(model):
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.synchronized = True

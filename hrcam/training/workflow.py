@@ -47,9 +47,11 @@ def train_stage(
     from hrcam.training.datasets import load_data
     from hrcam.training.report import evaluate_classifier, update_metrics
     from hrcam.training.runner import RunPaths, load_history, train_full, train_half
-    from hrcam.training.strategy import make_strategy, worker_dir
+    from hrcam.training.strategy import check_mixed_precision, make_strategy, worker_dir
 
-    strategy = make_strategy((config.half if stage == "half" else config.full).strategy)  # before any TF op
+    train_cfg = config.half if stage == "half" else config.full
+    check_mixed_precision(train_cfg.mixed_precision)
+    strategy = make_strategy(train_cfg.strategy)  # before any TF op (multiworker needs that)
     config = dataclasses.replace(config, run_dir=str(worker_dir(config.run_dir, strategy)))
     data = data or load_data(config.data)
     paths = RunPaths(Path(config.run_dir))

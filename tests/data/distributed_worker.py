@@ -23,7 +23,7 @@ TINY = {
 }  # fmt: skip
 
 
-def train(strategy_name: str, run_dir: str, kill_after: int | None = None):
+def train(strategy_name: str, run_dir: str, kill_after: int | None = None, checkpoint_every: int = 1):
     import keras
     import numpy as np
 
@@ -33,6 +33,13 @@ def train(strategy_name: str, run_dir: str, kill_after: int | None = None):
 
     config = Config.from_dict({**TINY, "run_dir": run_dir})
     config.half.strategy = strategy_name
+    config.half.checkpoint_every = checkpoint_every
+    if strategy_name == "default":  # the same BatchNorm moments formula as the replicas (one pass, summed)
+        import functools
+
+        import hrcam.training.strategy as strategy
+
+        strategy.prepare_for_training = functools.partial(strategy.prepare_for_training, sync_bn=True)
     keras.utils.set_random_seed(0)  # the shuffle of the dataset and the initial weights
     data = load_data(config.data)
     # The same global batches in every run: the training images in a fixed order (a shuffled dataset may be
@@ -75,6 +82,7 @@ def main() -> int:
     p.add_argument("run_dir")
     p.add_argument("out")
     p.add_argument("--kill-after-batches", type=int)
+    p.add_argument("--checkpoint-every", type=int, default=1)
     args = p.parse_args()
     import numpy as np
 
@@ -86,7 +94,9 @@ def main() -> int:
     elif args.mode == "multiworker":
         strategy = make_strategy("multiworker")
         assert strategy.num_replicas_in_sync == 2
-    weights = train(args.mode, os.path.join(args.run_dir, args.mode), args.kill_after_batches)
+    weights = train(
+        args.mode, os.path.join(args.run_dir, args.mode), args.kill_after_batches, args.checkpoint_every
+    )
     out = {f"w{i}": w for i, w in enumerate(weights)}
     chief = args.mode != "multiworker" or json.loads(os.environ["TF_CONFIG"])["task"]["index"] == 0
     if chief and args.mode != "default" and not args.kill_after_batches:
