@@ -130,7 +130,8 @@ def _new_strategy(name: str, devices: list[str] | None):
         options = tf.distribute.experimental.CommunicationOptions(
             implementation=tf.distribute.experimental.CommunicationImplementation.AUTO
         )
-        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        return _keras_compatible_reduce(strategy)
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=os.environ.get("TPU_NAME", ""))
         tf.config.experimental_connect_to_cluster(resolver)
@@ -138,6 +139,27 @@ def _new_strategy(name: str, devices: list[str] | None):
     except (ValueError, RuntimeError, tf.errors.OpError) as e:
         raise ValueError(f"strategy 'tpu': no TPU reachable (set TPU_NAME?): {e}") from e
     return tf.distribute.TPUStrategy(resolver)
+
+
+def _keras_compatible_reduce(strategy):
+    """Work around two Keras 3.15 calls that MultiWorkerMirroredStrategy with several workers refuses:
+    ``fit`` reduces a whole ``(x, y)`` PerReplica structure in one ``reduce`` (to build the model) and
+    reduces scalar metrics with ``axis=0`` ("Invalid reduction dimension 0 for input with 0 dimensions").
+    The strategy's ``reduce`` is wrapped to go element by element, with ``axis=None`` for scalars."""
+    import tensorflow as tf
+
+    reduce_one = strategy.reduce
+
+    def reduce(reduce_op, value, axis=None):
+        def one(v):
+            local = strategy.experimental_local_results(v)[0] if hasattr(v, "values") else v
+            rank = getattr(getattr(local, "shape", None), "rank", None)
+            return reduce_one(reduce_op, v, axis=None if rank == 0 else axis)
+
+        return tf.nest.map_structure(one, value)
+
+    strategy.reduce = reduce
+    return strategy
 
 
 def check_mixed_precision(enabled: bool) -> None:

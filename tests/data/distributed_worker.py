@@ -27,6 +27,7 @@ def train(strategy_name: str, run_dir: str, kill_after: int | None = None, check
     import keras
     import numpy as np
 
+    keras.config.disable_traceback_filtering()
     from hrcam.config import Config
     from hrcam.training.datasets import load_data
     from hrcam.training.runner import RunPaths, train_half
