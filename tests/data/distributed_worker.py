@@ -27,7 +27,6 @@ def train(strategy_name: str, run_dir: str, kill_after: int | None = None, check
     import keras
     import numpy as np
 
-    keras.config.disable_traceback_filtering()
     from hrcam.config import Config
     from hrcam.training.datasets import load_data
     from hrcam.training.runner import RunPaths, train_half
@@ -104,6 +103,15 @@ def main() -> int:
         ref = train("default", os.path.join(args.run_dir, "reference"))
         out.update({f"r{i}": w for i, w in enumerate(ref)})
     np.savez(args.out, **out)
+    done = os.path.join(args.run_dir, "chief.done")
+    if chief:
+        open(done, "w").close()
+    else:  # stay up until the chief has finished: the cluster's coordination service stops on a lost task
+        import time
+
+        deadline = time.time() + 600
+        while not os.path.exists(done) and time.time() < deadline:
+            time.sleep(0.2)
     return 0
 
 
