@@ -147,3 +147,25 @@ def test_extract_on_beam_direct_runner_equals_local(tmp_path, tiny_model):
     assert sorted(beam) == sorted(local) and len(beam) == 40
     for k, r in local.items():
         np.testing.assert_array_equal(beam[k]["maps"]["cam"], r["maps"]["cam"])
+
+
+@pytest.mark.slow
+def test_extract_from_a_saved_model_export_equals_the_keras_file(tmp_path, tiny_model):
+    from hrcam.export import export_saved_model
+
+    _write_images(tmp_path / "images", 12)
+    export_saved_model(
+        tiny_model, tmp_path / "serving", "tiny", heads="cam,gradcam", warmup=False, verify=False
+    )
+    kw = {"methods": "cam,gradcam", "size": 16, "dtype": "float16", "runner": "local", "progress": False}
+    extract(
+        tmp_path / "images", tmp_path / "serving" / "tiny", tmp_path / "from_saved", **kw
+    )  # version dir found
+    extract(tmp_path / "images", tiny_model, tmp_path / "from_keras", **kw)
+    saved = {r["id"]: r for r in read_shards(tmp_path / "from_saved")}
+    keras_ = {r["id"]: r for r in read_shards(tmp_path / "from_keras")}
+    assert sorted(saved) == sorted(keras_) and len(saved) == 12
+    for k, r in keras_.items():
+        assert saved[k]["class"] == r["class"]
+        for m in ("cam", "gradcam"):
+            np.testing.assert_allclose(saved[k]["maps"][m], r["maps"][m], atol=2e-3)  # float16 storage

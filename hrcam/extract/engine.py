@@ -49,6 +49,16 @@ class MapEngine:
             if bad:
                 raise ValueError(f"--methods {bad} are not heads of the SavedModel; it has {sorted(heads)}")
             self.input_size = (spec[1], spec[2])
+            if None in self.input_size:  # any size accepted: read images at the exported model's size
+                from hrcam.export.saved_model import METADATA_FILE
+                from hrcam.io import read_json
+
+                meta = saved / METADATA_FILE
+                if not meta.is_file():
+                    raise ValueError(
+                        f"--model {str(saved)!r} takes any image size and has no {METADATA_FILE}"
+                    )
+                self.input_size = tuple(read_json(meta)["input_shape"][:2])
             return
         self._signature = None
         self._setup_keras(model_path)
