@@ -85,6 +85,12 @@ def main() -> int:
         "extract_s": summary["seconds"],
         "extract_images_per_s": summary["images_per_second"],
         "ratio": round(summary["images_per_second"] / (args.images / base), 3),
+        "steady_images_per_s": summary.get("steady_images_per_second"),
+        "steady_ratio": (
+            round(summary["steady_images_per_second"] / (args.images / base), 3)
+            if summary.get("steady_images_per_second")
+            else None
+        ),
         "loadavg": os.getloadavg(),
     }
     print(json.dumps(result, indent=1))

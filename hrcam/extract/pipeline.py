@@ -20,6 +20,7 @@ from hrcam.io import read_json, write_json
 __all__ = ["extract", "ShardWorker", "RUNNERS_WITHOUT_BEAM"]
 
 RUNNERS_WITHOUT_BEAM = ("local",)
+_ENGINES: dict[tuple, Any] = {}
 
 
 def _overlay_stem(image_id: str) -> str:
@@ -49,23 +50,29 @@ class ShardWorker:
         self.size, self.dtype, self.batch_size = size, dtype, batch_size
         self.overlays, self.total, self.progress = overlays, total, progress
         self.engine = self.bar = None
+        self.busy_seconds = 0.0  # time in process(): decoding, maps, writing (without model loading)
 
     def setup(self) -> None:
         from tqdm.auto import tqdm
 
         from hrcam.extract.engine import MapEngine
 
-        self.engine = MapEngine(self.model, self.methods, self.batch_size)
+        key = (self.model, self.methods, self.batch_size)
+        if key not in _ENGINES:  # one model per process, however many DoFn instances the runner makes
+            _ENGINES[key] = MapEngine(self.model, self.methods, self.batch_size)
+        self.engine = _ENGINES[key]
         self.bar = tqdm(total=self.total, unit="img", desc="extract", disable=not self.progress)
 
     def process(self, shard: tuple[int, int, list[Item]]) -> int:
         from hrcam.arrays import resize_maps
 
         index, count, items = shard
+        t0 = time.perf_counter()
+        all_images = read_images(items, self.engine.input_size)  # one decoding pipeline per shard
         records = []
         for start in range(0, len(items), self.batch_size):
             chunk = items[start : start + self.batch_size]
-            images = read_images(chunk, self.engine.input_size)
+            images = all_images[start : start + self.batch_size]
             probs, classes, maps = self.engine(images)
             if self.size is not None:
                 maps = {m: resize_maps(v, (self.size, self.size)) for m, v in maps.items()}
@@ -84,6 +91,7 @@ class ShardWorker:
             if self.bar is not None:
                 self.bar.update(len(chunk))
         write_shard(Path(self.out_dir) / shard_name(index, count), records, self.dtype)
+        self.busy_seconds += time.perf_counter() - t0
         return len(records)
 
 
@@ -224,6 +232,9 @@ def extract(
         "images_processed": todo_images,
         "seconds": round(seconds, 3),
         "images_per_second": round(todo_images / seconds, 1) if todo_images else None,
+        "steady_images_per_second": (
+            round(todo_images / worker.busy_seconds, 1) if runner == "local" and worker.busy_seconds else None
+        ),
     }
     write_json(out / "manifest.json", summary)
     return summary
