@@ -176,6 +176,9 @@ class TrainConfig:
     checkpoint_every: int = 50
     objective: str = "reconstruct"
     align_weight: float = 1.0
+    strategy: str = "default"  # tf.distribute: default, mirrored, multiworker, tpu (hrcam.training.strategy)
+    mixed_precision: bool = False  # mixed_float16, GPU only
+    jit_compile: bool = False  # XLA for the train step (slower on CPU)
 
     def __post_init__(self) -> None:
         if int(self.epochs) < 1:
@@ -184,6 +187,10 @@ class TrainConfig:
             raise ValueError(f"reduce_lr_factor must be in (0, 1), got {self.reduce_lr_factor!r}")
         if self.objective not in ("reconstruct", "align"):
             raise ValueError(f"objective must be 'reconstruct' or 'align', got {self.objective!r}")
+        if self.strategy not in ("default", "mirrored", "multiworker", "tpu"):
+            raise ValueError(
+                f"strategy must be one of default, mirrored, multiworker, tpu, got {self.strategy!r}"
+            )
 
 
 @dataclass

@@ -118,53 +118,92 @@ def _fit(
     return state.history
 
 
+def _worker_config(config: Config, strategy) -> Config:
+    """The config with ``run_dir`` moved to this worker's scratch folder on non-chief workers."""
+    import dataclasses
+
+    from hrcam.training.strategy import is_chief, worker_dir
+
+    return (
+        config
+        if is_chief(strategy)
+        else dataclasses.replace(config, run_dir=str(worker_dir(config.run_dir, strategy)))
+    )
+
+
 def train_half(config: Config, train_ds, val_ds, num_classes: int, verbose: Any = "auto"):
-    """Stage 1: train (or resume) the HalfModel; returns the best HalfModel."""
+    """Stage 1: train (or resume) the HalfModel under ``config.half.strategy``; returns the best HalfModel."""
     from hrcam.models import HalfModel
     from hrcam.training.half import compile_half_model
+    from hrcam.training.strategy import check_global_batch, prepare_for_training, strategy_scope
 
-    paths = prepare_run_dir(config)
     size = config.data.image_size
-    hm = HalfModel(
-        num_classes,
-        (size, size, 3),
-        config.model.densenet_config(),
-        backbone=config.model.backbone,
-        weights=config.model.weights,
-    )
-    compile_half_model(hm, train_ds, config.half.optimizer, config.half.learning_rate)
-    callbacks, state = _callbacks(paths, "half", config.half, "val_accuracy", "max")
-    history = _fit(hm, state, callbacks, train_ds, val_ds, config.half, verbose)
+    with strategy_scope(config.half) as strategy:
+        check_global_batch(config.data.batch_size, strategy)
+        paths = prepare_run_dir(_worker_config(config, strategy))
+        hm = HalfModel(
+            num_classes,
+            (size, size, 3),
+            config.model.densenet_config(),
+            backbone=config.model.backbone,
+            weights=config.model.weights,
+        )
+        compile_half_model(hm, train_ds, config.half.optimizer, config.half.learning_rate)
+        prepare_for_training(hm, strategy, config.half)
+        callbacks, state = _callbacks(paths, "half", config.half, "val_accuracy", "max")
+        history = _fit(hm, state, callbacks, train_ds, val_ds, config.half, verbose)
     write_json(paths.history("half"), history)
     return HalfModel.load(paths.best("half") if paths.best("half").is_file() else paths.last("half"))
 
 
 def train_full(config: Config, half_model, train_ds, val_ds, verbose: Any = "auto", stage: str = "full"):
-    """Stage 2: build the FullModel on ``half_model``, freeze the classifier, train the expansion path.
+    """Stage 2: build the FullModel on ``half_model`` (a HalfModel or its ``.keras`` path), freeze the
+    classifier, train the expansion path under ``config.full.strategy``.
 
     ``stage`` names the sub-directory of the run (``full`` by default; e.g. ``full_align`` to keep a
     second objective beside the first).
     """
-    from hrcam.models import FullModel
+    from hrcam.models import FullModel, HalfModel
     from hrcam.training.full import compile_stage2, stage2_dataset
+    from hrcam.training.strategy import check_global_batch, prepare_for_training, strategy_scope
 
-    paths = prepare_run_dir(config)
-    fm = FullModel(half_model, objective=config.full.objective)
-    train_model = compile_stage2(
-        fm, config.full.optimizer, config.full.learning_rate, config.full.align_weight
-    )
-    callbacks, state = _callbacks(paths, stage, config.full, "val_loss", "min", save_fn=fm.save)
-    history = _fit(
-        train_model,
-        state,
-        callbacks,
-        stage2_dataset(train_ds, fm.objective),
-        stage2_dataset(val_ds, fm.objective),
-        config.full,
-        verbose,
-    )
+    with strategy_scope(config.full) as strategy:
+        check_global_batch(config.data.batch_size, strategy)
+        paths = prepare_run_dir(_worker_config(config, strategy))
+        if isinstance(half_model, (str, Path)):
+            half_model = HalfModel.load(half_model)
+        elif config.full.strategy != "default":  # its variables must be created under the strategy
+            half_model = _reload(half_model)
+        fm = FullModel(half_model, objective=config.full.objective)
+        train_model = compile_stage2(
+            fm, config.full.optimizer, config.full.learning_rate, config.full.align_weight
+        )
+        prepare_for_training(train_model, strategy, config.full)
+        callbacks, state = _callbacks(paths, stage, config.full, "val_loss", "min", save_fn=fm.save)
+        history = _fit(
+            train_model,
+            state,
+            callbacks,
+            stage2_dataset(train_ds, fm.objective),
+            stage2_dataset(val_ds, fm.objective),
+            config.full,
+            verbose,
+        )
     write_json(paths.history(stage), history)
     return FullModel.load(paths.best(stage) if paths.best(stage).is_file() else paths.last(stage))
+
+
+def _reload(model):
+    """``model`` saved and loaded again (inside the current strategy scope: its variables are created
+    there)."""
+    import tempfile
+
+    from hrcam.models import load_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.keras"
+        model.save(path)
+        return load_model(path)
 
 
 def load_history(paths: RunPaths, stage: str) -> dict[str, list[float]]:

@@ -6,6 +6,7 @@ split and writes history plots, a confusion matrix and ``metrics.json``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,12 +43,16 @@ def train_stage(
     Raises:
         FileNotFoundError: stage 2 without a trained HalfModel.
     """
-    from hrcam.models import HalfModel
     from hrcam.plotting.charts import history_figure, save_figure
     from hrcam.training.datasets import load_data
     from hrcam.training.report import evaluate_classifier, update_metrics
     from hrcam.training.runner import RunPaths, load_history, train_full, train_half
+    from hrcam.training.strategy import check_mixed_precision, make_strategy, worker_dir
 
+    train_cfg = config.half if stage == "half" else config.full
+    check_mixed_precision(train_cfg.mixed_precision)
+    strategy = make_strategy(train_cfg.strategy)  # before any TF op (multiworker needs that)
+    config = dataclasses.replace(config, run_dir=str(worker_dir(config.run_dir, strategy)))
     data = data or load_data(config.data)
     paths = RunPaths(Path(config.run_dir))
     plots = paths.root / "plots"
@@ -59,9 +64,7 @@ def train_stage(
             raise FileNotFoundError(
                 f"no HalfModel at {half_file}: run `hrcam train-half` first or pass --half"
             )
-        model = train_full(
-            config, HalfModel.load(half_file), data.train, data.val, verbose=verbose, stage=stage
-        )
+        model = train_full(config, half_file, data.train, data.val, verbose=verbose, stage=stage)
     history = load_history(paths, stage)
     if history:
         save_figure(history_figure(history, stage), plots / f"history_{stage}.png")
