@@ -30,7 +30,7 @@ setup(
     extras_require={
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
         # `hrcam extract` on Apache Beam (DirectRunner, Dataflow, Flink, Spark); not in dev: it is ~380 MB
-        # and moves protobuf 7 -> 6.33 (TF 2.21 accepts both); without it `--runner local` runs the same shards
+        # and moves protobuf 7 -> 6.33 (TF 2.21 accepts both); `--runner local` runs the same shards
         "beam": ["apache-beam>=2.60,<3"],
         "dev": [
             "pytest>=8",
