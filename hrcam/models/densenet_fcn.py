@@ -27,7 +27,7 @@ from keras import layers
 from hrcam.config import DenseNetFCNConfig
 from hrcam.models.layers import LAYERS
 
-__all__ = ["DenseNetFCNConfig", "build_encoder", "build_expansion"]
+__all__ = ["DenseNetFCNConfig", "build_encoder", "build_expansion", "build_resize_expansion"]
 
 _BN_EPS = 1.1e-5
 
@@ -166,3 +166,52 @@ def build_expansion(cam_features, skips, config: DenseNetFCNConfig):
         kernel_initializer="he_normal",
         name=LAYERS.high_res[1],
     )(x)
+
+
+def _resize_up(x, filters: int, config: DenseNetFCNConfig, name: str):
+    """x2 bilinear resize, then a 3x3 ReLU convolution (no transposed convolution: no checkerboard)."""
+    x = layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_resize")(x)
+    return layers.Conv2D(
+        filters,
+        3,
+        padding="same",
+        activation="relu",
+        kernel_initializer="he_normal",
+        kernel_regularizer=_l2(config),
+        name=name,
+    )(x)
+
+
+def _box_init(conv: keras.layers.Conv2D) -> None:
+    """Start a KxK -> K smoothing convolution as a per-channel box blur (each channel its own mean)."""
+    kernel = conv.kernel
+    k = int(kernel.shape[-1])
+    value = keras.ops.eye(k)[None, None] / float(kernel.shape[0] * kernel.shape[1])
+    kernel.assign(keras.ops.broadcast_to(value, kernel.shape))
+
+
+def build_resize_expansion(cam_features, skips, config: DenseNetFCNConfig):
+    """The redesigned expansion path (``FullModel(objective="distil")``): resize + convolution up-sampling,
+    the paper's skips and dense blocks at the deeper levels, a linear 3x3 projection to the CAM channels at the
+    shallowest skip, a bilinear resize to input resolution and a linear 3x3 smoothing convolution (started as
+    a box blur) named ``tr_up_early``: linear output channels, so ``A_high . W[:, c]`` keeps the CAM's meaning.
+    """
+    b = config.num_blocks
+    up_filters = config.layers_per_block * config.growth_rate
+    x = cam_features
+    dense_skips = skips[int(config.early_transition) :][:-1][::-1]
+    for u, skip in enumerate(dense_skips, start=1):
+        x = _resize_up(x, up_filters, config, f"tr_up{u}")
+        x = layers.Concatenate(name=f"skip{u}_concat")([x, skip])
+        if u < len(dense_skips):  # no dense block at the shallowest skip (cost; appearance-only detail)
+            x = _dense_block(x, config, b + 1 + u, return_new_only=True)
+    x = layers.Conv2D(
+        config.cam_channels, 3, padding="same", kernel_initializer="he_normal", name="high_res_conv"
+    )(x)
+    factor = int(skips[0].shape[1]) // int(x.shape[1])  # skips[0] is at input resolution
+    if factor > 1:
+        x = layers.UpSampling2D(factor, interpolation="bilinear", name="high_res_resize")(x)
+    smooth = layers.Conv2D(config.cam_channels, 3, padding="same", use_bias=False, name=LAYERS.high_res[0])
+    x = smooth(x)
+    _box_init(smooth)
+    return x

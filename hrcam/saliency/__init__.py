@@ -25,9 +25,11 @@ from hrcam.saliency.gradcam import GradCAM
 from hrcam.saliency.gradcam_plus_plus import GradCAMPlusPlus
 from hrcam.saliency.gradients import Gradients
 from hrcam.saliency.guided_backprop import GuidedBackprop
+from hrcam.saliency.guided_cam import GuidedCAM
 from hrcam.saliency.guided_gradcam import GuidedGradCAM
 from hrcam.saliency.integrated_gradients import IntegratedGradients
 from hrcam.saliency.layercam import LayerCAM
+from hrcam.saliency.multilayer_cam import MultiLayerCAM
 from hrcam.saliency.result import SaliencyResult
 from hrcam.saliency.smoothgrad import SmoothGrad
 
@@ -46,6 +48,8 @@ __all__ = [
     "GuidedGradCAM",
     "SmoothGrad",
     "IntegratedGradients",
+    "GuidedCAM",
+    "MultiLayerCAM",
 ]
 
 _METHODS: tuple[type[SaliencyMethod], ...] = (
@@ -58,6 +62,8 @@ _METHODS: tuple[type[SaliencyMethod], ...] = (
     GuidedGradCAM,
     SmoothGrad,
     IntegratedGradients,
+    GuidedCAM,
+    MultiLayerCAM,
 )
 
 # Alternative spellings (keys are normalised: lower case, "++" -> "plusplus", other punctuation dropped).
@@ -73,6 +79,8 @@ _ALIASES = {
     "ig": "IntegratedGradients",
     "integratedgradient": "IntegratedGradients",
     "smoothgrads": "SmoothGrad",
+    "guidedupsampling": "GuidedCAM",
+    "multilayerlayercam": "MultiLayerCAM",
 }
 
 
