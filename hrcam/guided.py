@@ -1,4 +1,4 @@
-"""Image-guided up-sampling of low-resolution maps (no training), in TensorFlow, batched in the caller's graph.
+"""Image-guided up-sampling of low-resolution maps (no training), in TensorFlow, in the caller's graph.
 
 A class activation map lives on the classifier's coarse grid (e.g. 8x8 or 14x14); its object boundaries are
 wherever bilinear interpolation puts them. The image itself knows where the edges are. Two edge-aware steps,
@@ -33,6 +33,8 @@ __all__ = ["GUIDED_DEFAULTS", "box_mean", "guided_filter", "pamr", "guided_upsam
 #: validation split by scripts/select_guided.py (BENCHMARKS.md, "High-resolution maps that beat ...").
 GUIDED_DEFAULTS: dict[str, Any] = {"radius": 0.125, "eps": 1e-2, "iterations": 10}
 _PAMR_DILATIONS = (1, 2, 4, 8)
+# Static Python loops over sizes and offsets: no AutoGraph conversion inside a caller's tf.function.
+_plain = tf.autograph.experimental.do_not_convert
 
 
 def check_guided_options(radius: Any, eps: Any, iterations: Any, subsample: Any = 1) -> None:
@@ -67,6 +69,7 @@ def _window_sums_1d(x: tf.Tensor, r: int, axis: int) -> tf.Tensor:
     return tf.gather(c, hi, axis=axis) - tf.gather(c, lo, axis=axis)
 
 
+@_plain
 def box_mean(x: tf.Tensor, r: int) -> tf.Tensor:
     """Mean over the (2r+1)^2 window of (N, H, W, C) ``x``; windows are clipped at the border (the mean of
     the pixels inside the image), as in He et al.'s reference code."""
@@ -94,7 +97,10 @@ def _gray(images: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(images, axis=-1, keepdims=True)
 
 
-def guided_filter(guide: tf.Tensor, maps: tf.Tensor, radius: float, eps: float, subsample: int = 1) -> tf.Tensor:
+@_plain
+def guided_filter(
+    guide: tf.Tensor, maps: tf.Tensor, radius: float, eps: float, subsample: int = 1
+) -> tf.Tensor:
     """He et al.'s guided filter of ``maps`` (B, k, H, W) with ``guide`` (B, H, W, C) images in [0, 1].
 
     A colour guide (C = 3) fits a local affine colour model (3x3 covariance per window); any other channel
@@ -169,6 +175,7 @@ def _offsets(dilations: Sequence[int]) -> list[tuple[int, int]]:
     return [(d * dy, d * dx) for d in dilations for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
 
 
+@_plain
 def pamr(
     guide: tf.Tensor, maps: tf.Tensor, iterations: int, dilations: Sequence[int] = _PAMR_DILATIONS
 ) -> tf.Tensor:
@@ -190,6 +197,7 @@ def pamr(
     return tf.transpose(m, [0, 3, 1, 2])
 
 
+@_plain
 def guided_upsample(
     images: tf.Tensor,
     maps: tf.Tensor,

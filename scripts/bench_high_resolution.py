@@ -72,12 +72,20 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in times.items()}
     base = med["classifier forward"]
     results = {
-        name: {"seconds": round(t, 3), "images_per_s": round(batch / t, 2), "ratio_to_classifier": round(t / base, 3)}
+        name: {
+            "seconds": round(t, 3),
+            "images_per_s": round(batch / t, 2),
+            "ratio_to_classifier": round(t / base, 3),
+        }
         for name, t in med.items()
     }
     machine = f"{platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}"
     load = open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else None
-    print(json.dumps({"machine": machine, "loadavg": load, "size": size, "batch": batch, "results": results}, indent=1))
+    print(
+        json.dumps(
+            {"machine": machine, "loadavg": load, "size": size, "batch": batch, "results": results}, indent=1
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -152,7 +152,9 @@ class ServingHeads:
         )
         self.channels = int(self.input_shape[-1])
         self.num_classes = int(self.classifier.outputs[0].shape[-1])
-        supported = {"full": HEADS, "half": ("cam", "gradcam", "guided_cam"), "keras": ("gradcam",)}[self.kind]
+        supported = {"full": HEADS, "half": ("cam", "gradcam", "guided_cam"), "keras": ("gradcam",)}[
+            self.kind
+        ]
         self.heads = self._check_heads(_DEFAULT_HEADS[self.kind] if heads is None else heads, supported)
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
             raise ValueError(f"`top_k` must be a positive int, got {top_k!r}")

@@ -191,10 +191,12 @@ def _box_init(conv: keras.layers.Conv2D) -> None:
 
 
 def build_resize_expansion(cam_features, skips, config: DenseNetFCNConfig):
-    """The redesigned expansion path (``FullModel(objective="distil")``): resize + convolution up-sampling,
-    the paper's skips and dense blocks at the deeper levels, a linear 3x3 projection to the CAM channels at the
-    shallowest skip, a bilinear resize to input resolution and a linear 3x3 smoothing convolution (started as
-    a box blur) named ``tr_up_early``: linear output channels, so ``A_high . W[:, c]`` keeps the CAM's meaning.
+    """The redesigned expansion path (``FullModel(objective="distil")``).
+
+    Resize + convolution up-sampling (no transposed convolution), the paper's skips and dense blocks at the
+    deeper levels, a linear 3x3 projection to the CAM channels at the shallowest skip (no dense block there:
+    cost), a bilinear resize to input resolution and a linear 3x3 smoothing convolution (started as a box
+    blur) named ``tr_up_early``: linear output channels, so ``A_high . W[:, c]`` keeps the CAM's meaning.
     """
     b = config.num_blocks
     up_filters = config.layers_per_block * config.growth_rate

@@ -67,8 +67,12 @@ class DistilLoss(keras.layers.Layer):
         self.edge_scale = float(edge_scale)
 
     def get_config(self):
-        return {**super().get_config(), "strides": self.strides, "edge_weight": self.edge_weight,
-                "edge_scale": self.edge_scale}
+        return {
+            **super().get_config(),
+            "strides": self.strides,
+            "edge_weight": self.edge_weight,
+            "edge_scale": self.edge_scale,
+        }
 
     def call(self, high, low, images):
         ops = keras.ops

@@ -40,7 +40,9 @@ class GuidedCAM(CAM):
     def _setup(self, layer: Any) -> None:
         if self.mode != "2D":
             raise ValueError(f"GuidedCAM guides with a 2D image: `mode` must be '2D', got {self.mode!r}")
-        check_guided_options(self.radius, self.eps, self.iterations, 1 if self.subsample is None else self.subsample)
+        check_guided_options(
+            self.radius, self.eps, self.iterations, 1 if self.subsample is None else self.subsample
+        )
         if self.source not in _SOURCES:
             raise ValueError(f"`source` must be one of {_SOURCES}, got {self.source!r}")
         super()._setup(layer)

@@ -1,4 +1,4 @@
-"""Multi-layer LayerCAM (Jiang et al. 2021, Sec. 3.3): LayerCAMs of several stages fused by element-wise max."""
+"""Multi-layer LayerCAM (Jiang et al. 2021): LayerCAMs of several stages fused by element-wise max."""
 
 from __future__ import annotations
 
@@ -57,7 +57,9 @@ class MultiLayerCAM(SaliencyMethod):
     def layer_names(self) -> list[str]:
         return [ref.path for ref in self.refs]
 
-    def _compute(self, x: tf.Tensor, classes: tf.Tensor | None, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def _compute(
+        self, x: tf.Tensor, classes: tf.Tensor | None, seed: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape(watch_accessed_variables=False, persistent=True) as tape:
             preds, scores, feats = self._multi_forward(x, tape)
             classes = self._select_classes(preds, classes)
