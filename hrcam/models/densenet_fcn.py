@@ -86,17 +86,23 @@ def _transition_down(x, config: DenseNetFCNConfig, prefix: str):
     return layers.MaxPooling2D(2, name=f"{prefix}_pool")(x)
 
 
-def _transition_up(x, filters: int, config: DenseNetFCNConfig, name: str):
-    return layers.Conv2DTranspose(
+def _up_conv(config: DenseNetFCNConfig, transpose: bool, filters: int, name: str):
+    """3x3 ReLU convolution of an up-block: transposed with stride 2 (the paper's), or plain."""
+    kwargs = {"strides": 2} if transpose else {}
+    return (layers.Conv2DTranspose if transpose else layers.Conv2D)(
         filters,
         3,
-        strides=2,
         padding="same",
         activation="relu",
         kernel_initializer="he_normal",
         kernel_regularizer=_l2(config),
         name=name,
-    )(x)
+        **kwargs,
+    )
+
+
+def _transition_up(x, filters: int, config: DenseNetFCNConfig, name: str):
+    return _up_conv(config, True, filters, name)(x)
 
 
 def build_encoder(inputs, config: DenseNetFCNConfig):
@@ -139,6 +145,24 @@ def build_encoder(inputs, config: DenseNetFCNConfig):
     return cam_features, skips
 
 
+def _up_blocks(cam_features, skips, config: DenseNetFCNConfig, up, last_block: bool):
+    """Up-blocks from the CAM level through the remaining dense-block skips (deep -> shallow): ``up`` (x2),
+    concatenation with the skip, a dense block (new maps only; the last one passes its whole concatenation,
+    or is left out when not ``last_block``)."""
+    b = config.num_blocks
+    up_filters = config.layers_per_block * config.growth_rate
+    x = cam_features
+    # skips[-1] was used by the first up-block; the remaining dense-block skips go deep -> shallow.
+    dense_skips = skips[int(config.early_transition) :][:-1][::-1]
+    for u, skip in enumerate(dense_skips, start=1):
+        x = up(x, up_filters, config, f"tr_up{u}")
+        x = layers.Concatenate(name=f"skip{u}_concat")([x, skip])
+        last = u == len(dense_skips)
+        if not last or last_block:
+            x = _dense_block(x, config, b + 1 + u, return_new_only=not last)
+    return x
+
+
 def build_expansion(cam_features, skips, config: DenseNetFCNConfig):
     """The expansion path from the CAM level back to input resolution.
 
@@ -146,16 +170,7 @@ def build_expansion(cam_features, skips, config: DenseNetFCNConfig):
         (B, H, W, cam_channels) high-resolution activations (named ``tr_up_early`` when
         ``early_transition``; otherwise a 1x1 convolution ``high_res_activations``).
     """
-    b = config.num_blocks
-    up_filters = config.layers_per_block * config.growth_rate
-    x = cam_features
-    # skips[-1] was used by the first up-block; the remaining dense-block skips go deep -> shallow.
-    dense_skips = skips[int(config.early_transition) :][:-1][::-1]
-    for u, skip in enumerate(dense_skips, start=1):
-        x = _transition_up(x, up_filters, config, f"tr_up{u}")
-        x = layers.Concatenate(name=f"skip{u}_concat")([x, skip])
-        last = u == len(dense_skips)
-        x = _dense_block(x, config, b + 1 + u, return_new_only=not last)
+    x = _up_blocks(cam_features, skips, config, _transition_up, last_block=True)
     if config.early_transition:
         return _transition_up(x, config.cam_channels, config, LAYERS.high_res[0])
     return layers.Conv2D(
@@ -171,15 +186,7 @@ def build_expansion(cam_features, skips, config: DenseNetFCNConfig):
 def _resize_up(x, filters: int, config: DenseNetFCNConfig, name: str):
     """x2 bilinear resize, then a 3x3 ReLU convolution (no transposed convolution: no checkerboard)."""
     x = layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_resize")(x)
-    return layers.Conv2D(
-        filters,
-        3,
-        padding="same",
-        activation="relu",
-        kernel_initializer="he_normal",
-        kernel_regularizer=_l2(config),
-        name=name,
-    )(x)
+    return _up_conv(config, False, filters, name)(x)
 
 
 def _box_init(conv: keras.layers.Conv2D) -> None:
@@ -198,15 +205,8 @@ def build_resize_expansion(cam_features, skips, config: DenseNetFCNConfig):
     cost), a bilinear resize to input resolution and a linear 3x3 smoothing convolution (started as a box
     blur) named ``tr_up_early``: linear output channels, so ``A_high . W[:, c]`` keeps the CAM's meaning.
     """
-    b = config.num_blocks
-    up_filters = config.layers_per_block * config.growth_rate
-    x = cam_features
-    dense_skips = skips[int(config.early_transition) :][:-1][::-1]
-    for u, skip in enumerate(dense_skips, start=1):
-        x = _resize_up(x, up_filters, config, f"tr_up{u}")
-        x = layers.Concatenate(name=f"skip{u}_concat")([x, skip])
-        if u < len(dense_skips):  # no dense block at the shallowest skip (cost; appearance-only detail)
-            x = _dense_block(x, config, b + 1 + u, return_new_only=True)
+    # no dense block at the shallowest skip (cost; appearance-only detail)
+    x = _up_blocks(cam_features, skips, config, _resize_up, last_block=False)
     x = layers.Conv2D(
         config.cam_channels, 3, padding="same", kernel_initializer="he_normal", name="high_res_conv"
     )(x)

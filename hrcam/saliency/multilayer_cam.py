@@ -84,15 +84,8 @@ class MultiLayerCAM(SaliencyMethod):
         res = self._runner.run(
             x, capture=capture, watch=[r.tensor for r in self.refs], linear=linear, on_watch=tape.watch
         )
-        preds = tf.cast(res.outputs[self._output_index], tf.float32)
-        if self.score.linear_layer is not None:
-            scores = res.linear[id(self.score.linear_layer)]
-        elif self.score.tensor is not None:
-            scores = res.captured[id(self.score.tensor)]
-        else:
-            scores = res.outputs[self._output_index]
-        feats = [self._reached(res.captured, ref) for ref in self.refs]
-        return preds, tf.cast(scores, tf.float32), feats
+        preds, scores = self._preds_and_scores(res)
+        return preds, scores, [self._reached(res.captured, ref) for ref in self.refs]
 
     def __repr__(self) -> str:
         return f"MultiLayerCAM(model={self.model.name!r}, layers={self.layer_names!r})"
