@@ -164,3 +164,14 @@ def test_max_box_acc_default_step_is_0_01():
     res = max_box_acc_v2(maps, gt)
     assert res["thresholds"][1] == pytest.approx(0.01) and res["MaxBoxAccV2"] == 1.0
     assert max_box_acc_v2(maps, gt, thresholds=np.arange(0, 1, 0.05))["MaxBoxAccV2"] == 0.0
+
+
+def test_guided_cam_export_head_equals_generate_cams(half, images):
+    from hrcam.export.heads import ServingHeads
+
+    heads = ServingHeads(half, heads=("cam", "guided_cam"))
+    out = heads.compute(images)
+    _, guided, probs = half.generate_cams(images, guided=True)
+    np.testing.assert_allclose(out["guided_cam"].numpy(), guided, atol=1e-4)
+    np.testing.assert_array_equal(out["probabilities"].numpy(), probs)
+    assert ServingHeads(half).heads == ("cam", "gradcam")  # the default export is unchanged
