@@ -185,8 +185,8 @@ class TrainConfig:
             raise ValueError(f"epochs must be >= 1, got {self.epochs!r}")
         if not 0 < self.reduce_lr_factor < 1:
             raise ValueError(f"reduce_lr_factor must be in (0, 1), got {self.reduce_lr_factor!r}")
-        if self.objective not in ("reconstruct", "align"):
-            raise ValueError(f"objective must be 'reconstruct' or 'align', got {self.objective!r}")
+        if self.objective not in ("reconstruct", "align", "distil"):
+            raise ValueError(f"objective must be 'reconstruct', 'align' or 'distil', got {self.objective!r}")
         if self.strategy not in ("default", "mirrored", "multiworker", "tpu"):
             raise ValueError(
                 f"strategy must be one of default, mirrored, multiworker, tpu, got {self.strategy!r}"

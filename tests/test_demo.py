@@ -39,19 +39,22 @@ def test_demo_writes_everything_and_is_idempotent(tmp_path, capsys):
         "run/metrics.json",
         "run/half/best.keras",
         "run/full/best.keras",
-        "run/full_align/best.keras",
+        "run/full_distil/best.keras",
         "serving/hrcam/1/saved_model.pb",
         "serving/models.config",
     ):
         assert (out / rel).is_file(), rel
     assert len(list((out / "overlays" / "high_res").glob("*.png"))) == 3
+    assert len(list((out / "overlays" / "guided").glob("*.png"))) == 3
     metrics = json.loads((out / "run" / "metrics.json").read_text())
     assert metrics["full_vs_half_same_predictions"] == 1.0
     assert set(metrics["localisation"]) == {
         "low-res CAM",
         "high-res CAM (reconstruct)",
-        "high-res CAM (align)",
+        "guided CAM (no training)",
+        "high-res CAM (distil)",
     }
+    assert all("pxap" in v for v in metrics["localisation"].values())
 
     assert main(argv) == 0  # again: nothing retrained, nothing re-exported
     assert not (out / "serving" / "hrcam" / "2").exists()

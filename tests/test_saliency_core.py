@@ -103,6 +103,7 @@ def test_compute_is_traceable_with_capture(model, x):
 def test_minus_one_is_the_predicted_class_in_every_method(model, x, name):
     kwargs = {"seed": 3, "n_samples": 2} if name == "SmoothGrad" else {}
     kwargs.update({"steps": 4} if name == "IntegratedGradients" else {})
+    kwargs.update({"layers": ["conv2", "conv1"]} if name == "MultiLayerCAM" else {})
     method = sal.get(name)(model, **kwargs)
     preds, predicted_maps = method(x)
     _, minus_one = method(x, target_class=-1)

@@ -29,8 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         action="append",
         metavar="NAME",
         required=True,
-        help="center, full, cam, hrcam, refined, or a saliency method (gradcam, gradcam++, "
-        "layercam, guidedgradcam, ...); repeatable",
+        help="center, full, cam, hrcam, refined, guided, refined_guided, or a saliency method (gradcam, "
+        "gradcam++, layercam, multilayercam, guided_cam, ...; options as NAME:key=value,...); repeatable. "
+        "Scores include PxAP (exact masks) and MaxBoxAccV2 (Choe et al.: IoU 0.3/0.5/0.7, step 0.01)",
     )
     parser.add_argument(
         "--target",
@@ -126,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         write_json(out / "scores.json", result)
         keys = ["LE", "OM", "F1", "box_iou@0.5", "MaxBoxAccV2", "pointing_game", "energy_pointing_game"]
         if data.exact_masks:
-            keys += ["discrete_iou", "soft_f1", "auc"]
+            keys += ["PxAP", "discrete_iou", "soft_f1", "auc"]
         save_figure(
             metrics_bar_figure(result["methods"], f"scores on {args.data}", metrics=keys), out / "scores.png"
         )

@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         )
         parser.add_argument(
             "--objective",
-            choices=["reconstruct", "align"],
+            choices=["reconstruct", "align", "distil"],
             help="stage-2 objective (overrides full.objective); the model goes to "
             "RUN_DIR/full (reconstruct) or RUN_DIR/full_align (align)",
         )

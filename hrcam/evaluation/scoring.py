@@ -7,12 +7,17 @@ Each method turns a batch of images into (N, H, W) maps in [0, 1] at the images'
 * ``cam``: the classifier's low-res CAM, bilinearly up-sampled;
 * ``hrcam``: the FullModel's high-res CAM;
 * ``refined``: the HR-CAM refinement pipeline's ``merged`` map (:func:`hrcam.postprocessing.refine`);
-* any method of :mod:`hrcam.saliency` (``gradcam``, ``gradcam++``, ``layercam``, ``guidedgradcam``, ...).
+* ``guided``: the low-res CAM up-sampled with the image as guide (``generate_cams(guided=True)``,
+  :mod:`hrcam.guided`, parameters chosen on a validation split); ``refined_guided``: the pipeline on it;
+* any method of :mod:`hrcam.saliency` (``gradcam``, ``gradcam++``, ``layercam``, ``guidedgradcam``,
+  ``guided_cam``, ``multilayercam``, ...), with options as ``NAME:key=value,key=value``
+  (e.g. ``guided_cam:source=gradcam``).
 
 Maps are computed for the target class of each image: the ground-truth class (default, the weakly supervised
 localisation protocol) or the predicted one. Scores: CASM's LE, OM, F1 (best and mean over boxes), box
-accuracy at IoU 0.3/0.5/0.7 of CASM's box, MaxBoxAccV2, the pointing game (15 px at 224, scaled) and the
-energy pointing game; with per-pixel ground truth also the Explainer's segmentation scores.
+accuracy at IoU 0.3/0.5/0.7 of CASM's box, MaxBoxAccV2 (Choe et al.: all contours, thresholds step 0.01,
+IoU 0.3/0.5/0.7, each also reported), the pointing game (15 px at 224, scaled) and the energy pointing
+game; with per-pixel ground truth also PxAP (Choe et al.) and the Explainer's segmentation scores.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from hrcam.arrays import minmax, resize_maps
 __all__ = ["ScoringData", "BASELINES", "MODEL_METHODS", "method_maps", "score_maps", "score_methods"]
 
 BASELINES = ("center", "full")
-MODEL_METHODS = ("cam", "hrcam", "refined")
+MODEL_METHODS = ("cam", "hrcam", "refined", "guided", "refined_guided")
 
 
 @dataclass
@@ -52,6 +57,13 @@ def _center_map(n: int, h: int, w: int) -> np.ndarray:
     g = np.exp(-0.5 * (y[:, None] ** 2 + x[None, :] ** 2)).astype(np.float32)
     g = (g - g.min()) / (g.max() - g.min())
     return np.broadcast_to(g, (n, h, w)).copy()
+
+
+def _max_box_acc(result: dict[str, Any]) -> dict[str, float]:
+    out = {"MaxBoxAccV2": float(result["MaxBoxAccV2"])}
+    for delta, acc in zip(result["iou_thresholds"], result["box_acc"]):
+        out[f"MaxBoxAcc@{delta:.1f}"] = float(acc)
+    return out
 
 
 def _upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -83,14 +95,14 @@ def method_maps(
     cache = {} if cache is None else cache
     if key in MODEL_METHODS:
         if "low" not in cache:
+            maps = model.generate_cams(images, custom_class=targets, batch_size=batch_size, guided=True)
             if hasattr(model, "high_res_cam"):
-                high, low, _ = model.generate_cams(images, custom_class=targets, batch_size=batch_size)
-                cache["high"] = high
-            else:
-                low = model.cam(images, custom_class=targets, normalize=True, batch_size=batch_size)
-            cache["low"] = low
+                cache["high"] = maps[0]
+            cache["low"], cache["guided"] = maps[-3], maps[-2]
         if key == "cam":
             return _upsample(cache["low"], (h, w))
+        if key in ("guided", "refined_guided"):
+            return _guided_maps(key, images, cache, workers)
         if "high" not in cache:
             raise ValueError(
                 f"method {method!r} needs a FullModel (high-res CAMs); got a {type(model).__name__}"
@@ -104,9 +116,33 @@ def method_maps(
     from hrcam.saliency import saliency
 
     classifier = getattr(model, "half_model", model).model  # a FullModel's classifier view (one output)
-    explainer = saliency(classifier, method=method, batch_size=batch_size)
+    name, options = _method_options(method)
+    explainer = saliency(classifier, method=name, batch_size=batch_size, **options)
     _, maps = explainer(images, target_class=targets)
     return np.asarray(maps, np.float32)
+
+
+def _guided_maps(key: str, images: np.ndarray, cache: dict, workers: int | None) -> np.ndarray:
+    if key == "guided":
+        return np.asarray(cache["guided"], np.float32)
+    from hrcam.postprocessing import refine
+
+    merged = refine(images, cache["low"], cache["guided"], workers=workers, keys=("merged",))["merged"]
+    return np.asarray(merged, np.float32)
+
+
+def _method_options(method: str) -> tuple[str, dict[str, Any]]:
+    """``"name:key=value,key=value"`` -> (name, {key: value}) (values read as YAML scalars)."""
+    import yaml
+
+    name, _, rest = method.partition(":")
+    options = {}
+    for item in filter(None, rest.split(",")):
+        k, sep, v = item.partition("=")
+        if not sep or not k.strip():
+            raise ValueError(f"method options must read NAME:key=value,key=value; got {method!r}")
+        options[k.strip()] = yaml.safe_load(v)
+    return name, options
 
 
 def score_maps(maps: np.ndarray, data: ScoringData, correct: np.ndarray) -> dict[str, float]:
@@ -130,15 +166,15 @@ def score_maps(maps: np.ndarray, data: ScoringData, correct: np.ndarray) -> dict
         "box_iou@0.3": float(acc[0]),
         "box_iou@0.5": float(acc[1]),
         "box_iou@0.7": float(acc[2]),
-        "MaxBoxAccV2": float(
-            max_box_acc_v2(maps, data.boxes, thresholds=np.arange(0, 1, 0.05))["MaxBoxAccV2"]
-        ),
+        **_max_box_acc(max_box_acc_v2(maps, data.boxes)),  # Choe et al.: thresholds step 0.01
         "pointing_game": float(point["accuracy"]),
         "energy_pointing_game": float(np.mean(energy_pointing_game(maps, data.masks))),
     }
     if data.exact_masks:
+        from hrcam.evaluation.pixel_ap import pxap
         from hrcam.evaluation.segmentation import segmentation_scores
 
+        scores["PxAP"] = pxap(maps, data.masks)
         seg = segmentation_scores(maps, data.masks)
         for name in (
             "continuous_iou",

@@ -23,7 +23,9 @@ Heads (all computed in the same graph as the probabilities):
 
 * ``cam``: the classifier's low-resolution CAM (HalfModel / FullModel), bilinearly up-sampled;
 * ``high_res_cam``: the FullModel's high-resolution CAM;
-* ``gradcam``: Grad-CAM from :class:`hrcam.saliency.GradCAM` (any Keras classifier).
+* ``gradcam``: Grad-CAM from :class:`hrcam.saliency.GradCAM` (any Keras classifier);
+* ``guided_cam``: the low-res CAM up-sampled with the image as guide (:mod:`hrcam.guided`; HalfModel /
+  FullModel; exported only when asked for).
 
 All heads come from one forward pass through the network: with Grad-CAM, the public saliency core's
 ``GradCAM.compute(images, classes, capture=(...))`` runs it and captures the CAM and high-resolution
@@ -54,7 +56,8 @@ from hrcam.ops import select_classes
 
 __all__ = ["HEADS", "SIGNATURES", "ServingHeads", "load_classifier"]
 
-HEADS = ("cam", "high_res_cam", "gradcam")
+HEADS = ("cam", "high_res_cam", "gradcam", "guided_cam")
+_DEFAULT_HEADS = {"full": HEADS[:3], "half": ("cam", "gradcam"), "keras": ("gradcam",)}
 SIGNATURES = (
     "serving_default",
     "serving_uint8",
@@ -149,8 +152,10 @@ class ServingHeads:
         )
         self.channels = int(self.input_shape[-1])
         self.num_classes = int(self.classifier.outputs[0].shape[-1])
-        supported = {"full": HEADS, "half": ("cam", "gradcam"), "keras": ("gradcam",)}[self.kind]
-        self.heads = self._check_heads(heads, supported)
+        supported = {"full": HEADS, "half": ("cam", "gradcam", "guided_cam"), "keras": ("gradcam",)}[
+            self.kind
+        ]
+        self.heads = self._check_heads(_DEFAULT_HEADS[self.kind] if heads is None else heads, supported)
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
             raise ValueError(f"`top_k` must be a positive int, got {top_k!r}")
         self.top_k = min(int(top_k), self.num_classes)
@@ -180,7 +185,7 @@ class ServingHeads:
         from hrcam.saliency.graph import producer
 
         model, capture = self.classifier, {}
-        if "cam" in self.heads:
+        if "cam" in self.heads or "guided_cam" in self.heads:
             capture["cam"] = "conv_aux"
         if "high_res_cam" in self.heads:
             high_res = self.wrapper.cam_model.outputs[0]  # (B, H, W, K), beyond the classifier's graph
@@ -274,14 +279,18 @@ class ServingHeads:
             raw["gradcam"] = res.maps
             for head, layer in self.capture.items():  # CAM and HR-CAM: the same op as the models' maps_fn
                 raw[head] = ops.class_activation_maps(res.captured[layer], self.half.cam_kernel, resolved)
-        elif "cam" in self.heads or "high_res_cam" in self.heads:
+        elif {"cam", "high_res_cam", "guided_cam"} & set(self.heads):
             source = self.wrapper if "high_res_cam" in self.heads else self.half
             out = source.maps_fn(x, classes)
             preds, resolved = out["probabilities"], out["classes"]
-            raw.update({k: out[k] for k in ("cam", "high_res_cam") if k in self.heads})
+            raw.update({k: out[k] for k in ("cam", "high_res_cam") if k in out})
         else:
             preds = self.classifier(x, training=False)
             resolved = select_classes(preds, classes)
+        if "guided_cam" in self.heads:  # image-guided up-sampling of the low-res CAM, in the same graph
+            from hrcam.guided import guided_upsample
+
+            raw["guided_cam"] = guided_upsample(x, raw["cam"])
         result = {
             "probabilities": tf.cast(preds, tf.float32),
             "class_index": tf.cast(resolved[:, 0], tf.int32),

@@ -21,6 +21,26 @@ from hrcam.ops import select_classes
 __all__ = ["CamModelBase"]
 
 
+def _guided_options(guided: Any) -> tuple:
+    """``generate_cams(guided=...)`` -> a hashable tuple of guided_upsample options (() = off)."""
+    if guided is False or guided is None:
+        return ()
+    if guided is True:
+        from hrcam.guided import GUIDED_DEFAULTS
+
+        return tuple(sorted(GUIDED_DEFAULTS.items()))
+    if isinstance(guided, dict):
+        from hrcam.guided import GUIDED_DEFAULTS, check_guided_options
+
+        unknown = sorted(set(guided) - {*GUIDED_DEFAULTS, "subsample"})
+        if unknown:
+            raise ValueError(f"`guided` options must be radius, eps, iterations, subsample; got {unknown}")
+        opts = {**GUIDED_DEFAULTS, **guided}
+        check_guided_options(opts["radius"], opts["eps"], opts["iterations"], opts.get("subsample") or 1)
+        return tuple(sorted(opts.items()))
+    raise TypeError(f"`guided` must be a bool or a dict of options, got {type(guided).__name__}")
+
+
 class CamModelBase:
     """Mixin of :class:`~hrcam.models.HalfModel` and :class:`~hrcam.models.FullModel`.
 
@@ -136,11 +156,22 @@ class CamModelBase:
 
     # -- maps ---------------------------------------------------------------------------------------
     @tf.function(reduce_retracing=True)
-    def _maps_compiled(self, images, classes):
-        return self.maps_fn(images, classes)
+    def _maps_compiled(self, images, classes, guided=()):
+        out = self.maps_fn(images, classes)
+        if guided:  # image-guided up-sampling of the low-res CAM (hrcam.guided), in the same graph
+            from hrcam.guided import guided_upsample
+
+            out["guided_cam"] = guided_upsample(images, out["cam"], **dict(guided))
+        return out
 
     def _maps(
-        self, x: Any, custom_class: Any, keys: tuple[str, ...], normalize: bool, batch_size: int | None
+        self,
+        x: Any,
+        custom_class: Any,
+        keys: tuple[str, ...],
+        normalize: bool,
+        batch_size: int | None,
+        guided: tuple = (),
     ) -> tuple[list[tf.Tensor], tf.Tensor]:
         """Run the compiled ``maps_fn`` over ``x`` in chunks; return the ``keys`` maps and probabilities.
 
@@ -148,7 +179,8 @@ class CamModelBase:
         """
         images = self._images(x)
         classes, multi = self._targets(custom_class, int(images.shape[0]))
-        out = self._batched(self._maps_compiled, images, classes, batch_size=batch_size)
+        fn = self._maps_compiled if not guided else (lambda i, c: self._maps_compiled(i, c, guided))
+        out = self._batched(fn, images, classes, batch_size=batch_size)
         maps = [out[key] if multi else out[key][:, 0] for key in keys]
         if normalize:
             maps = [ops.normalize_maps(m, batch_dims=2 if multi else 1) for m in maps]
@@ -161,6 +193,7 @@ class CamModelBase:
         normalize: bool = True,
         batch_size: int | None = 64,
         as_tensor: bool = False,
+        guided: bool | dict = False,
     ) -> tuple:
         """CAMs and probabilities for a whole batch in one compiled forward pass (chunks of ``batch_size``).
 
@@ -172,13 +205,18 @@ class CamModelBase:
             normalize: min-max scale each map to [0, 1] (default, the same for HalfModel and FullModel);
                 False gives raw CAM values ``dot(A, W[:, c])`` (bias ignored, as in the original).
             as_tensor: return tf.Tensors instead of NumPy arrays.
+            guided: also return the image-guided up-sampling of the low-res CAM (:mod:`hrcam.guided`, no
+                training; ``True`` = validated defaults, or a dict of ``radius``/``eps``/``iterations``).
 
         Returns:
             HalfModel: ``(cam, probabilities)``; FullModel: ``(high, cam, probabilities)``. Maps float32:
             high (B, H, W), cam (B, h, w) at feature resolution; (B, k, ...) for (B, k) targets;
-            probabilities (B, C).
+            probabilities (B, C). With ``guided``, the guided map (B, H, W) at the request's size comes
+            right before the probabilities: ``(cam, guided, probabilities)`` / ``(high, cam, guided, probs)``.
         """
-        maps, probs = self._maps(x, custom_class, self._MAP_KEYS, normalize, batch_size)
+        options = _guided_options(guided)
+        keys = self._MAP_KEYS + (("guided_cam",) if options else ())
+        maps, probs = self._maps(x, custom_class, keys, normalize, batch_size, guided=options)
         result = (*maps, probs)
         return result if as_tensor else ops.to_numpy(result)
 

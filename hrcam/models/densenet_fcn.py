@@ -27,7 +27,7 @@ from keras import layers
 from hrcam.config import DenseNetFCNConfig
 from hrcam.models.layers import LAYERS
 
-__all__ = ["DenseNetFCNConfig", "build_encoder", "build_expansion"]
+__all__ = ["DenseNetFCNConfig", "build_encoder", "build_expansion", "build_resize_expansion"]
 
 _BN_EPS = 1.1e-5
 
@@ -86,17 +86,23 @@ def _transition_down(x, config: DenseNetFCNConfig, prefix: str):
     return layers.MaxPooling2D(2, name=f"{prefix}_pool")(x)
 
 
-def _transition_up(x, filters: int, config: DenseNetFCNConfig, name: str):
-    return layers.Conv2DTranspose(
+def _up_conv(config: DenseNetFCNConfig, transpose: bool, filters: int, name: str):
+    """3x3 ReLU convolution of an up-block: transposed with stride 2 (the paper's), or plain."""
+    kwargs = {"strides": 2} if transpose else {}
+    return (layers.Conv2DTranspose if transpose else layers.Conv2D)(
         filters,
         3,
-        strides=2,
         padding="same",
         activation="relu",
         kernel_initializer="he_normal",
         kernel_regularizer=_l2(config),
         name=name,
-    )(x)
+        **kwargs,
+    )
+
+
+def _transition_up(x, filters: int, config: DenseNetFCNConfig, name: str):
+    return _up_conv(config, True, filters, name)(x)
 
 
 def build_encoder(inputs, config: DenseNetFCNConfig):
@@ -139,6 +145,24 @@ def build_encoder(inputs, config: DenseNetFCNConfig):
     return cam_features, skips
 
 
+def _up_blocks(cam_features, skips, config: DenseNetFCNConfig, up, last_block: bool):
+    """Up-blocks from the CAM level through the remaining dense-block skips (deep -> shallow): ``up`` (x2),
+    concatenation with the skip, a dense block (new maps only; the last one passes its whole concatenation,
+    or is left out when not ``last_block``)."""
+    b = config.num_blocks
+    up_filters = config.layers_per_block * config.growth_rate
+    x = cam_features
+    # skips[-1] was used by the first up-block; the remaining dense-block skips go deep -> shallow.
+    dense_skips = skips[int(config.early_transition) :][:-1][::-1]
+    for u, skip in enumerate(dense_skips, start=1):
+        x = up(x, up_filters, config, f"tr_up{u}")
+        x = layers.Concatenate(name=f"skip{u}_concat")([x, skip])
+        last = u == len(dense_skips)
+        if not last or last_block:
+            x = _dense_block(x, config, b + 1 + u, return_new_only=not last)
+    return x
+
+
 def build_expansion(cam_features, skips, config: DenseNetFCNConfig):
     """The expansion path from the CAM level back to input resolution.
 
@@ -146,16 +170,7 @@ def build_expansion(cam_features, skips, config: DenseNetFCNConfig):
         (B, H, W, cam_channels) high-resolution activations (named ``tr_up_early`` when
         ``early_transition``; otherwise a 1x1 convolution ``high_res_activations``).
     """
-    b = config.num_blocks
-    up_filters = config.layers_per_block * config.growth_rate
-    x = cam_features
-    # skips[-1] was used by the first up-block; the remaining dense-block skips go deep -> shallow.
-    dense_skips = skips[int(config.early_transition) :][:-1][::-1]
-    for u, skip in enumerate(dense_skips, start=1):
-        x = _transition_up(x, up_filters, config, f"tr_up{u}")
-        x = layers.Concatenate(name=f"skip{u}_concat")([x, skip])
-        last = u == len(dense_skips)
-        x = _dense_block(x, config, b + 1 + u, return_new_only=not last)
+    x = _up_blocks(cam_features, skips, config, _transition_up, last_block=True)
     if config.early_transition:
         return _transition_up(x, config.cam_channels, config, LAYERS.high_res[0])
     return layers.Conv2D(
@@ -166,3 +181,39 @@ def build_expansion(cam_features, skips, config: DenseNetFCNConfig):
         kernel_initializer="he_normal",
         name=LAYERS.high_res[1],
     )(x)
+
+
+def _resize_up(x, filters: int, config: DenseNetFCNConfig, name: str):
+    """x2 bilinear resize, then a 3x3 ReLU convolution (no transposed convolution: no checkerboard)."""
+    x = layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_resize")(x)
+    return _up_conv(config, False, filters, name)(x)
+
+
+def _box_init(conv: keras.layers.Conv2D) -> None:
+    """Start a KxK -> K smoothing convolution as a per-channel box blur (each channel its own mean)."""
+    kernel = conv.kernel
+    k = int(kernel.shape[-1])
+    value = keras.ops.eye(k)[None, None] / float(kernel.shape[0] * kernel.shape[1])
+    kernel.assign(keras.ops.broadcast_to(value, kernel.shape))
+
+
+def build_resize_expansion(cam_features, skips, config: DenseNetFCNConfig):
+    """The redesigned expansion path (``FullModel(objective="distil")``).
+
+    Resize + convolution up-sampling (no transposed convolution), the paper's skips and dense blocks at the
+    deeper levels, a linear 3x3 projection to the CAM channels at the shallowest skip (no dense block there:
+    cost), a bilinear resize to input resolution and a linear 3x3 smoothing convolution (started as a box
+    blur) named ``tr_up_early``: linear output channels, so ``A_high . W[:, c]`` keeps the CAM's meaning.
+    """
+    # no dense block at the shallowest skip (cost; appearance-only detail)
+    x = _up_blocks(cam_features, skips, config, _resize_up, last_block=False)
+    x = layers.Conv2D(
+        config.cam_channels, 3, padding="same", kernel_initializer="he_normal", name="high_res_conv"
+    )(x)
+    factor = int(skips[0].shape[1]) // int(x.shape[1])  # skips[0] is at input resolution
+    if factor > 1:
+        x = layers.UpSampling2D(factor, interpolation="bilinear", name="high_res_resize")(x)
+    smooth = layers.Conv2D(config.cam_channels, 3, padding="same", use_bias=False, name=LAYERS.high_res[0])
+    x = smooth(x)
+    _box_init(smooth)
+    return x

@@ -11,13 +11,20 @@ import tensorflow as tf
 
 from hrcam import ops
 from hrcam.models.base import CamModelBase
-from hrcam.models.densenet_fcn import DenseNetFCNConfig, build_encoder, build_expansion
+from hrcam.models.densenet_fcn import (
+    DenseNetFCNConfig,
+    build_encoder,
+    build_expansion,
+    build_resize_expansion,
+)
 from hrcam.models.half import HalfModel
 from hrcam.models.layers import LAYERS, add_cam_head, high_res_layer
 
-__all__ = ["FullModel", "OBJECTIVES", "check_weights"]
+__all__ = ["FullModel", "OBJECTIVES", "EXPANSIONS", "check_weights"]
 
-OBJECTIVES = ("reconstruct", "align")
+OBJECTIVES = ("reconstruct", "align", "distil")
+#: the expansion path each objective trains: the paper's transposed convolutions, or resize + convolution
+EXPANSIONS = {"reconstruct": "transpose", "align": "transpose", "distil": "resize"}
 
 
 def build_full_model(
@@ -26,13 +33,17 @@ def build_full_model(
     """Inputs (B, H, W, C) in [0, 1] -> ``{"probabilities": (B, C), "reconstruction": (B, H, W, C)}``.
 
     With ``objective="align"`` the high-resolution activations are linear (not ReLU), so that their
-    average-pooled values can match the low-resolution CAM activations, which are linear too.
+    average-pooled values can match the low-resolution CAM activations, which are linear too. With
+    ``objective="distil"`` the expansion path is :func:`~hrcam.models.densenet_fcn.build_resize_expansion`.
     """
     config.check_input_shape(tuple(input_shape))
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     features, skips = build_encoder(inputs, config)
     _, _, probs = add_cam_head(features, num_classes, config.cam_channels, config.weight_decay)
-    high = build_expansion(features, skips, config)
+    if EXPANSIONS[objective] == "resize":
+        high = build_resize_expansion(features, skips, config)
+    else:
+        high = build_expansion(features, skips, config)
     if objective == "align":
         # Same layer name, linear activation: see the docstring.
         high_res_layer(keras.Model(inputs, high)).activation = keras.activations.get("linear")
@@ -49,7 +60,10 @@ def build_full_model(
 
 
 def _objective_of(graph: keras.Model) -> str:
-    """``align`` when the high-resolution activations are linear, else ``reconstruct``."""
+    """``distil`` for the resize expansion path; ``align`` when the paper's high-resolution activations are
+    linear, else ``reconstruct``."""
+    if "high_res_conv" in {layer.name for layer in graph.layers}:
+        return "distil"
     return "align" if high_res_layer(graph).activation is keras.activations.linear else "reconstruct"
 
 
@@ -88,6 +102,9 @@ class FullModel(CamModelBase, keras.Model):
     * ``"reconstruct"`` (the paper): reconstruct the input from the frozen features (MSE);
     * ``"align"``: reconstruct *and* make the average-pooled high-res activations equal to the low-res
       CAM activations, so that the high-res CAM is faithful to what the classifier uses.
+    * ``"distil"`` (``expansion == "resize"``): the redesigned expansion path (resize + convolution, a
+      linear smoothing convolution last) trained to distil the low-res CAM activations at strides S, S/2,
+      S/4 plus an edge-aware smoothness term from the image (:mod:`hrcam.models.stage2`).
 
     High-res CAM of class c: ``A_high . W[:, c]`` with ``A_high`` the (B, H, W, K) ``tr_up_early``
     activations and ``W`` the classifier's Dense kernel.
@@ -144,6 +161,11 @@ class FullModel(CamModelBase, keras.Model):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "objective": self.objective}
+
+    @property
+    def expansion(self) -> str:
+        """``"transpose"`` (the paper's expansion path) or ``"resize"`` (``objective="distil"``)."""
+        return EXPANSIONS[self.objective]
 
     def transfer_from(self, half_model: HalfModel) -> list[str]:
         """Copy every layer's weights from ``half_model`` by name; returns the names copied."""

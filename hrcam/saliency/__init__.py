@@ -11,7 +11,7 @@ Every method builds on :class:`~hrcam.saliency.base.SaliencyMethod`; its :meth:`
 predictions, the explained classes, the maps and any captured activations from one traceable call.
 
 Methods: CAM, GradCAM, GradCAMPlusPlus, LayerCAM, Gradients, GuidedBackprop, GuidedGradCAM, SmoothGrad,
-IntegratedGradients, ScoreCAM (see :func:`available_methods`).
+IntegratedGradients, ScoreCAM, GuidedCAM, MultiLayerCAM (see :func:`available_methods`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from hrcam.saliency.gradcam import GradCAM
 from hrcam.saliency.gradcam_plus_plus import GradCAMPlusPlus
 from hrcam.saliency.gradients import Gradients
 from hrcam.saliency.guided_backprop import GuidedBackprop
+from hrcam.saliency.guided_cam import GuidedCAM
 from hrcam.saliency.guided_gradcam import GuidedGradCAM
 from hrcam.saliency.integrated_gradients import IntegratedGradients
 from hrcam.saliency.layercam import LayerCAM
+from hrcam.saliency.multilayer_cam import MultiLayerCAM
 from hrcam.saliency.result import SaliencyResult
 from hrcam.saliency.scorecam import ScoreCAM
 from hrcam.saliency.smoothgrad import SmoothGrad
@@ -48,6 +50,8 @@ __all__ = [
     "SmoothGrad",
     "IntegratedGradients",
     "ScoreCAM",
+    "GuidedCAM",
+    "MultiLayerCAM",
 ]
 
 _METHODS: tuple[type[SaliencyMethod], ...] = (
@@ -61,6 +65,8 @@ _METHODS: tuple[type[SaliencyMethod], ...] = (
     SmoothGrad,
     IntegratedGradients,
     ScoreCAM,
+    GuidedCAM,
+    MultiLayerCAM,
 )
 
 # Alternative spellings (keys are normalised: lower case, "++" -> "plusplus", other punctuation dropped).
@@ -77,6 +83,8 @@ _ALIASES = {
     "integratedgradient": "IntegratedGradients",
     "smoothgrads": "SmoothGrad",
     "score": "ScoreCAM",
+    "guidedupsampling": "GuidedCAM",
+    "multilayerlayercam": "MultiLayerCAM",
 }
 
 

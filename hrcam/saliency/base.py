@@ -335,6 +335,17 @@ class SaliencyMethod:
         )
         if extra:
             state.values = {name: self._reached(res.captured, ref) for name, ref in state.refs.items()}
+        preds, scores = self._preds_and_scores(res)
+        feats = self._reached(res.captured, self.layer_ref) if (features or watch_features) else None
+        return Forward(
+            preds=preds,
+            scores=scores,
+            features=feats,
+            guided_after_features=res.guided_after_watch,
+        )
+
+    def _preds_and_scores(self, res: Any) -> tuple[tf.Tensor, tf.Tensor]:
+        """(preds, scores) float32 (B, C) of a :class:`~hrcam.saliency.graph.GraphRunner` run."""
         preds = tf.cast(res.outputs[self._output_index], tf.float32)
         if self.score.linear_layer is not None:
             scores = res.linear[id(self.score.linear_layer)]
@@ -342,13 +353,7 @@ class SaliencyMethod:
             scores = res.captured[id(self.score.tensor)]
         else:
             scores = res.outputs[self._output_index]
-        feats = self._reached(res.captured, self.layer_ref) if (features or watch_features) else None
-        return Forward(
-            preds=preds,
-            scores=tf.cast(scores, tf.float32),
-            features=feats,
-            guided_after_features=res.guided_after_watch,
-        )
+        return preds, tf.cast(scores, tf.float32)
 
     def _reached(self, captured: dict[int, tf.Tensor], ref: LayerRef) -> tf.Tensor:
         if id(ref.tensor) not in captured:

@@ -2,9 +2,10 @@
 on a CPU.
 
 Generates synthetic scenes, trains a HalfModel (stage 1) then two FullModels (stage 2 with the paper's
-``reconstruct`` objective and with ``align``), scores low-res and high-res CAMs against the exact masks,
-and writes overlays, the refinement-pipeline figure, metrics (JSON + charts) and a SavedModel for TF
-Serving. Run it again and it resumes / reuses what is already trained in ``out``.
+``reconstruct`` objective and with ``distil``, the redesigned resize expansion path), scores the low-res
+CAM, the paper's high-res CAM, the image-guided up-sampled CAM (no training) and the ``distil`` high-res CAM
+against the exact masks, and writes overlays, the refinement-pipeline figure, metrics (JSON + charts) and a
+SavedModel for TF Serving. Run it again and it resumes / reuses what is already trained in ``out``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-__all__ = ["DEMO_PRESET", "demo_config", "run_demo"]
+__all__ = ["DEMO_PRESET", "DEMO_OBJECTIVES", "demo_config", "run_demo"]
 
 DEMO_PRESET = "demo"
+DEMO_OBJECTIVES = ("reconstruct", "distil")  # the paper's expansion path, and the redesigned one
 
 
 def demo_config(config: str | Path | None = None, overrides: list[str] | None = None):
@@ -50,7 +52,7 @@ def run_demo(config, out: Path, num_overlays: int = 8, export: bool = True, verb
     half_summary, half = stage1.summary, stage1.model
     _step(f"HalfModel test top-1 accuracy {half_summary['top1_accuracy']:.3f}")
     fulls = {}
-    for objective in ("reconstruct", "align"):
+    for objective in DEMO_OBJECTIVES:
         stage = full_stage_name(objective)
         config.full.objective = objective
         _step(f"stage 2 ({objective}): training the FullModel expansion path for {config.full.epochs} epochs")
@@ -59,10 +61,15 @@ def run_demo(config, out: Path, num_overlays: int = 8, export: bool = True, verb
 
     _step("computing CAMs for the test set and scoring them against the exact masks")
     images, labels, masks = data.test_images, data.test_labels, data.test_masks
-    high, low, probs = fulls["reconstruct"].generate_cams(images, custom_class=labels)
-    high_align, _, probs_align = fulls["align"].generate_cams(images, custom_class=labels)
-    same = float(np.mean(probs.argmax(1) == half.predict(images)))
-    maps = {"low-res CAM": low, "high-res CAM (reconstruct)": high, "high-res CAM (align)": high_align}
+    high, low, guided, probs = fulls["reconstruct"].generate_cams(images, custom_class=labels, guided=True)
+    high_new, _, probs_new = fulls["distil"].generate_cams(images, custom_class=labels)
+    same = float(np.mean(probs.argmax(1) == half.predict(images)) * np.mean(probs_new == probs))
+    maps = {
+        "low-res CAM": low,
+        "high-res CAM (reconstruct)": high,
+        "guided CAM (no training)": guided,
+        "high-res CAM (distil)": high_new,
+    }
     table = cam_localisation(maps, masks)
     paths = {"run directory": config.run_dir}
     metrics_path = Path(config.run_dir) / "metrics.json"
@@ -85,13 +92,15 @@ def run_demo(config, out: Path, num_overlays: int = 8, export: bool = True, verb
     names = [f"test{i:03d}_{data.class_names[labels[i]]}" for i in range(k)]
     save_overlays(images[:k], low[:k], out / "overlays" / "low_res", names)
     save_overlays(images[:k], high[:k], out / "overlays" / "high_res", names)
-    save_overlays(images[:k], high_align[:k], out / "overlays" / "high_res_align", names)
+    save_overlays(images[:k], guided[:k], out / "overlays" / "guided", names)
+    save_overlays(images[:k], high_new[:k], out / "overlays" / "high_res_distil", names)
     grid = cam_grid_figure(
         images[:k],
         {
             "low-res": low[:k],
-            "high-res": high[:k],
-            "high-res (align)": high_align[:k],
+            "paper high-res": high[:k],
+            "guided (new)": guided[:k],
+            "distil high-res (new)": high_new[:k],
             "true mask": masks[:k].astype(np.float32),
         },
         row_titles=[data.class_names[c] for c in labels[:k]],
@@ -104,7 +113,7 @@ def run_demo(config, out: Path, num_overlays: int = 8, export: bool = True, verb
 
     confidence = np.where(probs.argmax(1) == labels, probs.max(1), -1.0)
     best = int(np.argmax(confidence))  # the most confident correct prediction: a readable figure
-    fig = plot_pipeline(images[best], low[best], high[best])
+    fig = plot_pipeline(images[best], low[best], guided[best])  # the pipeline on the guided map
     paths["pipeline figure"] = str(save_figure(fig, out / "pipeline.png"))
 
     if export:
@@ -124,6 +133,7 @@ def run_demo(config, out: Path, num_overlays: int = 8, export: bool = True, verb
         "half top-1 accuracy": round(half_summary["top1_accuracy"], 4),
         "full == half predictions": same,
         **{f"IoU {name}": round(v.get("discrete_iou", float("nan")), 4) for name, v in table.items()},
+        **{f"PxAP {name}": round(v.get("pxap", float("nan")), 4) for name, v in table.items()},
     }
     summary = {"seconds": time.time() - start, "outputs": paths, "scores": scores}
     write_json(out / "summary.json", summary)

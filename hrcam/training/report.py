@@ -43,6 +43,7 @@ def cam_localisation(maps: dict[str, np.ndarray], masks: np.ndarray) -> dict[str
     import tensorflow as tf
 
     from hrcam import ops
+    from hrcam.evaluation.pixel_ap import pxap
     from hrcam.evaluation.segmentation import segmentation_scores
 
     size = masks.shape[1:]
@@ -53,6 +54,7 @@ def cam_localisation(maps: dict[str, np.ndarray], masks: np.ndarray) -> dict[str
             m = ops.normalize_maps(ops.resize_maps(tf.convert_to_tensor(m), size)).numpy()
         scores = segmentation_scores(m, masks)
         table[name] = {k: float(np.nanmean(v)) for k, v in scores.items() if np.ndim(v) <= 1}
+        table[name]["pxap"] = pxap(m, masks)
     return table
 
 
