@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "score": "score",
     "export": "export",
     "explain": "explain",
+    "train-explainer": "train_explainer",
 }
 
 

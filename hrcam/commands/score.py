@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", metavar="DIR", help="write scores.json and scores.png here")
     parser.add_argument("--json", action="store_true", help="print the scores as JSON")
+    from hrcam.commands.score_masks import add_mask_arguments  # the Explainer's per-class-mask protocol
+
+    add_mask_arguments(parser)
 
 
 def load_scoring_data(args, model):
@@ -93,6 +96,10 @@ def load_scoring_data(args, model):
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "masks", False):  # per-class masks: hrcam/commands/score_masks.py
+        from hrcam.commands.score_masks import run_masks
+
+        return run_masks(args)
     from hrcam.evaluation.scoring import score_methods
 
     model = load_hrcam_model(args.model)

@@ -29,6 +29,7 @@ from hrcam.saliency.guided_gradcam import GuidedGradCAM
 from hrcam.saliency.integrated_gradients import IntegratedGradients
 from hrcam.saliency.layercam import LayerCAM
 from hrcam.saliency.result import SaliencyResult
+from hrcam.saliency.rise import RISE
 from hrcam.saliency.smoothgrad import SmoothGrad
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "GuidedGradCAM",
     "SmoothGrad",
     "IntegratedGradients",
+    "RISE",
 ]
 
 _METHODS: tuple[type[SaliencyMethod], ...] = (
@@ -58,6 +60,7 @@ _METHODS: tuple[type[SaliencyMethod], ...] = (
     GuidedGradCAM,
     SmoothGrad,
     IntegratedGradients,
+    RISE,
 )
 
 # Alternative spellings (keys are normalised: lower case, "++" -> "plusplus", other punctuation dropped).
