@@ -26,7 +26,9 @@ def test_presets_in_package_equal_opts():
     """opts/ is the user-facing copy of hrcam/presets/: same names, same bytes (edit both, or copy)."""
     shipped = {p.name: p.read_bytes() for p in (REPO / "hrcam" / "presets").glob("*.yaml")}
     user = {p.name: p.read_bytes() for p in (REPO / "opts").glob("*.yaml")}
-    assert sorted(shipped) == sorted(f"{name}.yaml" for name in PRESETS)
+    from hrcam.training.explainer_config import EXPLAINER_PRESETS  # train-explainer's own presets
+
+    assert sorted(shipped) == sorted(f"{name}.yaml" for name in (*PRESETS, *EXPLAINER_PRESETS))
     assert sorted(user) == sorted(shipped)
     for name in shipped:
         assert user[name] == shipped[name], f"opts/{name} differs from hrcam/presets/{name}: copy one over"
