@@ -32,6 +32,7 @@ __all__ = [
     "TrainConfig",
     "Config",
     "PRESETS",
+    "sections_from_dict",
     "preset_path",
     "load_config",
     "apply_overrides",
@@ -201,28 +202,34 @@ class Config:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Config:
-        data = dict(data or {})
         sections = {"data": DataConfig, "model": ModelConfig, "half": TrainConfig, "full": TrainConfig}
-        unknown = set(data) - set(sections) - {"run_dir"}
-        if unknown:
+        return cls(**sections_from_dict(data, sections))
+
+
+def sections_from_dict(data: dict[str, Any] | None, sections: dict[str, type]) -> dict[str, Any]:
+    """Keyword arguments of a config dataclass from a YAML mapping: one dataclass per section (unknown
+    sections or keys are a ValueError naming them) plus an optional ``run_dir`` string."""
+    data = dict(data or {})
+    unknown = set(data) - set(sections) - {"run_dir"}
+    if unknown:
+        raise ValueError(
+            f"unknown config section(s) {sorted(unknown)}; expected {sorted(sections)} and run_dir"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, klass in sections.items():
+        values = data.get(name) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"config section {name!r} must be a mapping, got {values!r}")
+        known = {f.name for f in dataclasses.fields(klass)}
+        bad = set(values) - known
+        if bad:
             raise ValueError(
-                f"unknown config section(s) {sorted(unknown)}; expected {sorted(sections)} and run_dir"
+                f"unknown key(s) {sorted(bad)} in config section {name!r}; known: {sorted(known)}"
             )
-        kwargs: dict[str, Any] = {}
-        for name, klass in sections.items():
-            values = data.get(name) or {}
-            if not isinstance(values, dict):
-                raise ValueError(f"config section {name!r} must be a mapping, got {values!r}")
-            known = {f.name for f in dataclasses.fields(klass)}
-            bad = set(values) - known
-            if bad:
-                raise ValueError(
-                    f"unknown key(s) {sorted(bad)} in config section {name!r}; known: {sorted(known)}"
-                )
-            kwargs[name] = klass(**values)
-        if "run_dir" in data:
-            kwargs["run_dir"] = str(data["run_dir"])
-        return cls(**kwargs)
+        kwargs[name] = klass(**values)
+    if "run_dir" in data:
+        kwargs["run_dir"] = str(data["run_dir"])
+    return kwargs
 
 
 def _parse_value(text: str) -> Any:

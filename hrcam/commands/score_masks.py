@@ -94,17 +94,16 @@ def run_masks(args: argparse.Namespace) -> int:
                 with atomic_path(out / f"maps_{name}.npz", suffix=".npz") as tmp:
                     np.savez_compressed(tmp, maps=m.astype(np.float16))
         lines.append(f"wrote {out}/scores.json")
-    emit(result, args.json, lines)
-    return 0
+    return emit(result, args.json, lines) or 0
 
 
 def _lines(result: dict) -> list[str]:
-    table = result["table"]
-    metrics = list(next(iter(table.values())))
+    table: dict[str, dict[str, float]] = result["table"]
+    metrics = [m for m in next(iter(table.values()))]
+    cells = [["method", *(m[:12] for m in metrics)]]
+    cells += [[name, *(f"{row[m]:.4f}" for m in metrics)] for name, row in table.items()]
     lines = [f"{result['num_images']} images; maps max-merged over each image's classes"]
-    lines.append(f"{'method':<16}" + "".join(f"{m[:12]:>13}" for m in metrics))
-    for name, row in table.items():
-        lines.append(f"{name:<16}" + "".join(f"{row[m]:>13.4f}" for m in metrics))
+    lines += [f"{r[0]:<16}" + "".join(f"{v:>13}" for v in r[1:]) for r in cells]
     for name, mat in result.get("specificity", {}).items():
         lines.append(f"class specificity ({name}): rows = target class, columns = mask class")
         lines += ["  " + " ".join(f"{v:6.3f}" for v in row) for row in mat]
