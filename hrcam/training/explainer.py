@@ -173,14 +173,17 @@ def _datasets(cfg, data_fn):
     return tr, va, train_ds, val_ds
 
 
-def _stage(root: Path, name: str, epochs, steps, patience, min_delta, every, save_fn=None):
+def _stage(
+    root: Path, name: str, epochs, steps, patience, min_delta, every, save_fn=None, monitor="val_loss"
+):
+    mode = "min" if monitor.endswith("loss") else "max"
     ckpt = AtomicCheckpoint(
-        root / name / "best.keras", root / name / "last.keras", "val_loss", "min", save_fn=save_fn
+        root / name / "best.keras", root / name / "last.keras", monitor, mode, save_fn=save_fn
     )
     state = TrainingState(root / name / "state", every_n_batches=every, checkpoint=ckpt)
     callbacks = [
         ckpt,
-        keras.callbacks.EarlyStopping("val_loss", min_delta=min_delta, patience=patience),
+        keras.callbacks.EarlyStopping(monitor, min_delta=min_delta, patience=patience, mode=mode),
         keras.callbacks.TensorBoard(log_dir=str(root / "logs" / name), write_graph=False),
         state,
     ]
@@ -210,8 +213,9 @@ def train_classifier(cfg, root: Path, train_ds, val_ds, verbose: Any = "auto") -
     )
     compile_classifier(model, c.multi_label, c.learning_rate)
     if not (root / "classifier" / "history.json").is_file():  # written when the stage has finished
+        monitor = "val_micro_f1" if c.multi_label else "val_accuracy"  # val_loss is noisy: BN, small sets
         callbacks, state, train = _stage(
-            root, "classifier", c.epochs, None, c.patience, 1e-3, cfg.train.checkpoint_every
+            root, "classifier", c.epochs, None, c.patience, 1e-3, cfg.train.checkpoint_every, monitor=monitor
         )
         history = _fit(model, state, callbacks, train_ds, val_ds, train, verbose)
         write_json(root / "classifier" / "history.json", history)
