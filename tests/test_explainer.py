@@ -155,6 +155,13 @@ def test_classifier_weights_unchanged_by_explainer_training(tmp_path):
     for a, b in zip(before, clf.get_weights()):  # BN statistics included: inference mode
         np.testing.assert_array_equal(a, b)
     assert any(not np.array_equal(a, b) for a, b in zip(ex_before, ex.get_weights()))
+    rtsal = ExplainerTrainer(ex, clf, cfg.rtsal, variant="rtsal")  # blur / colour alternative images
+    rtsal.compile(optimizer=keras.optimizers.Adam(1e-2))
+    hist = rtsal.fit(x, y, batch_size=4, epochs=1, verbose=0).history
+    assert {"loss", "preservation", "destruction", "tv", "mask_mean"} <= set(hist)
+    assert np.isfinite(hist["loss"][0])
+    for a, b in zip(before, clf.get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 # --- RISE

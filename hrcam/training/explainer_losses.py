@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import tensorflow as tf
 
 __all__ = [
@@ -101,15 +102,12 @@ def destruction_loss(logits: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
 
 def gaussian_blur(images: tf.Tensor, sigma: float) -> tf.Tensor:
     """Separable Gaussian blur (kernel radius 3 sigma, reflect padding) of (B, H, W, C) images."""
-    radius = max(1, int(math.ceil(3 * sigma)))
-    x = tf.range(-radius, radius + 1, dtype=tf.float32)
-    k = tf.exp(-0.5 * tf.square(x / sigma))
-    k = k / tf.reduce_sum(k)
-    ch = int(images.shape[-1])
     h, w = int(images.shape[1]), int(images.shape[2])
-    radius = min(radius, h - 1, w - 1)
-    k = k[len(k) // 2 - radius : len(k) // 2 + radius + 1]
-    k = k / tf.reduce_sum(k)
+    radius = max(1, min(int(math.ceil(3 * sigma)), h - 1, w - 1))  # reflect padding needs radius < size
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    k = np.exp(-0.5 * (x / sigma) ** 2)
+    k = tf.constant(k / k.sum(), tf.float32)
+    ch = int(images.shape[-1])
     img = tf.pad(images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="REFLECT")
     kx = tf.tile(tf.reshape(k, [1, -1, 1, 1]), [1, 1, ch, 1])
     ky = tf.tile(tf.reshape(k, [-1, 1, 1, 1]), [1, 1, ch, 1])
