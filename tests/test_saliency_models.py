@@ -314,7 +314,7 @@ def test_top_level_saliency_is_callable(nested, x16):
 def test_method_registry():
     assert available_methods() == [
         "CAM", "GradCAM", "GradCAMPlusPlus", "LayerCAM", "Gradients", "GuidedBackprop", "GuidedGradCAM",
-        "SmoothGrad", "IntegratedGradients",
+        "SmoothGrad", "IntegratedGradients", "RISE",
     ]  # fmt: skip
     for alias, name in [("gradcam++", "GradCAMPlusPlus"), ("Grad-CAM", "GradCAM"), ("guided_backprop",
                         "GuidedBackprop"), ("guided-gradcam", "GuidedGradCAM"), ("ig", "IntegratedGradients"),

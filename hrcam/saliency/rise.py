@@ -48,12 +48,12 @@ class RISE(SaliencyMethod):
         chunk_size: masked copies per image in one forward pass.
         activation: the score that weights a mask: ``"softmax"`` of the logits (torchray, the default),
             ``"sigmoid"`` (multi-label classifiers) or ``"none"`` (the raw logits).
-        seed: int for reproducible masks, or ``None``.
+        seed: int (default 0: the same masks on every call) or ``None`` (new masks on every call).
     """
 
     name = "RISE"
     needs_gradients = False
-    options = {"n_masks": 4000, "cells": 7, "p": 0.5, "chunk_size": 64, "activation": "softmax", "seed": None}
+    options = {"n_masks": 4000, "cells": 7, "p": 0.5, "chunk_size": 64, "activation": "softmax", "seed": 0}
 
     def _setup(self, layer: Any) -> None:
         self.n_masks = check_positive_int(self.n_masks, "n_masks")
