@@ -140,6 +140,7 @@ class ExplainerTrainer(keras.Model):
 
     def test_step(self, data):
         x, y = data
+        self.step_seed.assign_add(1)  # RT-Saliency: blur or colour drawn per batch, also in validation
         terms, f_in = self.loss_terms(x, y, training=False)
         return self._update(terms, y, f_in)
 
