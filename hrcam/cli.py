@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "demo": "demo",
     "train-half": "train",
     "train-full": "train",
+    "train-casm": "train_casm",
     "evaluate": "evaluate",
     "score": "score",
     "export": "export",

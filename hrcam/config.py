@@ -32,7 +32,6 @@ __all__ = [
     "TrainConfig",
     "Config",
     "PRESETS",
-    "sections_from_dict",
     "preset_path",
     "load_config",
     "apply_overrides",
@@ -202,33 +201,34 @@ class Config:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Config:
+        data = dict(data or {})
         sections = {"data": DataConfig, "model": ModelConfig, "half": TrainConfig, "full": TrainConfig}
-        return cls(**sections_from_dict(data, sections))
+        unknown = set(data) - set(sections) - {"run_dir"}
+        if unknown:
+            raise ValueError(
+                f"unknown config section(s) {sorted(unknown)}; expected {sorted(sections)} and run_dir"
+            )
+        kwargs: dict[str, Any] = build_sections(data, sections)
+        if "run_dir" in data:
+            kwargs["run_dir"] = str(data["run_dir"])
+        return cls(**kwargs)
 
 
-def sections_from_dict(data: dict[str, Any] | None, sections: dict[str, type]) -> dict[str, Any]:
-    """Keyword arguments of a config dataclass from a YAML mapping: one dataclass per section (unknown
-    sections or keys are a ValueError naming them) plus an optional ``run_dir`` string."""
-    data = dict(data or {})
-    unknown = set(data) - set(sections) - {"run_dir"}
-    if unknown:
-        raise ValueError(
-            f"unknown config section(s) {sorted(unknown)}; expected {sorted(sections)} and run_dir"
-        )
+def build_sections(data: dict[str, Any], sections: dict[str, type], what: str = "config") -> dict[str, Any]:
+    """``{name: klass(**data[name])}`` for each section (dataclass), with clear errors for a section that
+    is not a mapping and for unknown keys (shared by :class:`Config` and hrcam.casm's config)."""
     kwargs: dict[str, Any] = {}
     for name, klass in sections.items():
         values = data.get(name) or {}
         if not isinstance(values, dict):
-            raise ValueError(f"config section {name!r} must be a mapping, got {values!r}")
+            raise ValueError(f"{what} section {name!r} must be a mapping, got {values!r}")
         known = {f.name for f in dataclasses.fields(klass)}
         bad = set(values) - known
         if bad:
             raise ValueError(
-                f"unknown key(s) {sorted(bad)} in config section {name!r}; known: {sorted(known)}"
+                f"unknown key(s) {sorted(bad)} in {what} section {name!r}; known: {sorted(known)}"
             )
         kwargs[name] = klass(**values)
-    if "run_dir" in data:
-        kwargs["run_dir"] = str(data["run_dir"])
     return kwargs
 
 

@@ -12,7 +12,7 @@ HELP = "score saliency methods against boxes (folder dataset) or exact masks (sy
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument(
-        "--model", required=True, metavar="MODEL.keras", help="a FullModel (or HalfModel) file"
+        "--model", metavar="MODEL.keras", help="a FullModel (or HalfModel) file (not needed for casm alone)"
     )
     parser.add_argument(
         "--data",
@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", metavar="DIR", help="write scores.json and scores.png here")
     parser.add_argument("--json", action="store_true", help="print the scores as JSON")
+    from hrcam.commands.score_casm import add_casm_arguments  # CASM (issue 11)
+
+    add_casm_arguments(parser)
     from hrcam.commands.score_masks import add_mask_arguments  # the Explainer's per-class-mask protocol
 
     add_mask_arguments(parser)
@@ -102,6 +105,12 @@ def run(args: argparse.Namespace) -> int:
         return run_masks(args)
     from hrcam.evaluation.scoring import score_methods
 
+    if "casm" in [m.lower() for m in args.method]:  # CASM masker (issue 11)
+        from hrcam.commands.score_casm import run_score
+
+        return run_score(args, load_scoring_data, _table)
+    if not args.model:
+        raise ValueError("--model is required (a FullModel or HalfModel file)")
     model = load_hrcam_model(args.model)
     data = load_scoring_data(args, model)
     result = score_methods(

@@ -11,7 +11,7 @@ Every method builds on :class:`~hrcam.saliency.base.SaliencyMethod`; its :meth:`
 predictions, the explained classes, the maps and any captured activations from one traceable call.
 
 Methods: CAM, GradCAM, GradCAMPlusPlus, LayerCAM, Gradients, GuidedBackprop, GuidedGradCAM, SmoothGrad,
-IntegratedGradients (see :func:`available_methods`).
+IntegratedGradients, ScoreCAM (see :func:`available_methods`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from hrcam.saliency.integrated_gradients import IntegratedGradients
 from hrcam.saliency.layercam import LayerCAM
 from hrcam.saliency.result import SaliencyResult
 from hrcam.saliency.rise import RISE
+from hrcam.saliency.scorecam import ScoreCAM
 from hrcam.saliency.smoothgrad import SmoothGrad
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "GuidedGradCAM",
     "SmoothGrad",
     "IntegratedGradients",
+    "ScoreCAM",
     "RISE",
 ]
 
@@ -60,6 +62,7 @@ _METHODS: tuple[type[SaliencyMethod], ...] = (
     GuidedGradCAM,
     SmoothGrad,
     IntegratedGradients,
+    ScoreCAM,
     RISE,
 )
 
@@ -76,6 +79,7 @@ _ALIASES = {
     "ig": "IntegratedGradients",
     "integratedgradient": "IntegratedGradients",
     "smoothgrads": "SmoothGrad",
+    "score": "ScoreCAM",
 }
 
 

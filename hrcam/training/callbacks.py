@@ -102,6 +102,7 @@ class TrainingState(keras.callbacks.Callback):
         model.load_weights(self.weights_path)
         self.epoch = int(state["epoch"])
         self.history = state.get("history", {})
+        self.restore_extra(state)
         if self.checkpoint is not None and state.get("best") is not None:
             self.checkpoint.best = float(state["best"])
         return self.epoch
@@ -118,8 +119,16 @@ class TrainingState(keras.callbacks.Callback):
                 "history": self.history,
                 "best": None if self.checkpoint is None else self.checkpoint.best,
                 "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+                **self.extra_state(),
             },
         )
+
+    def extra_state(self) -> dict[str, Any]:
+        """Subclasses: more JSON-able state, saved (before ``state.json``) with the weights."""
+        return {}
+
+    def restore_extra(self, state: dict[str, Any]) -> None:
+        """Subclasses: restore what :meth:`extra_state` saved (``state`` is the whole JSON record)."""
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch = epoch

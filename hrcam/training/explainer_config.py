@@ -205,12 +205,20 @@ class ExplainerExperiment:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> ExplainerExperiment:
-        from hrcam.config import sections_from_dict
+        from hrcam.config import build_sections
 
+        data = dict(data or {})
+        unknown = set(data) - set(_SECTIONS) - {"run_dir"}
+        if unknown:
+            raise ValueError(
+                f"unknown config section(s) {sorted(unknown)}; expected {sorted(_SECTIONS)}, run_dir"
+            )
         try:
-            kwargs = sections_from_dict(data, _SECTIONS)
+            kwargs = build_sections(data, _SECTIONS)
         except TypeError as e:
             raise ValueError(f"config: {e}") from None
+        if "run_dir" in data:
+            kwargs["run_dir"] = str(data["run_dir"])
         for name in _SECTIONS:
             kwargs[name].check()
         return cls(**kwargs)
