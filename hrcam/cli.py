@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "export": "export",
     "explain": "explain",
     "extract": "extract",
+    "train-explainer": "train_explainer",
 }
 
 

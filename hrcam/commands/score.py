@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     from hrcam.commands.score_casm import add_casm_arguments  # CASM (issue 11)
 
     add_casm_arguments(parser)
+    from hrcam.commands.score_masks import add_mask_arguments  # the Explainer's per-class-mask protocol
+
+    add_mask_arguments(parser)
 
 
 def load_scoring_data(args, model):
@@ -97,6 +100,10 @@ def load_scoring_data(args, model):
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "masks", False):  # per-class masks: hrcam/commands/score_masks.py
+        from hrcam.commands.score_masks import run_masks
+
+        return run_masks(args)
     from hrcam.evaluation.scoring import score_methods
 
     if "casm" in [m.lower() for m in args.method]:  # CASM masker (issue 11)

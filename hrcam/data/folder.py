@@ -276,6 +276,14 @@ class FolderDataset:
         arr = load_image_files(mask_files, image_size, check=False)
         return arr[..., 0] >= 128
 
+    def class_masks(self, files, split: str, image_size, void_as_foreground: bool = False, labels=None):
+        """Per-class masks of ``files`` from class-indexed PNGs ``ROOT/masks/<split>/<stem>.png`` (VOC
+        ``SegmentationClass`` style): see :func:`hrcam.data.masks.read_class_masks`."""
+        from hrcam.data.masks import read_class_masks
+
+        paths = [self.root / "masks" / self.split_dir(split).name / f"{Path(f).stem}.png" for f in files]
+        return read_class_masks(paths, self.num_classes, image_size, void_as_foreground, labels)
+
     def split_train_val(
         self, val_fraction: float = 0.1, seed: int = 0
     ) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:

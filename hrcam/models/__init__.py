@@ -7,10 +7,12 @@ releases. :data:`LAYERS` is the one table of the layer names the models, trainin
 """
 
 from hrcam.models.densenet_fcn import DenseNetFCNConfig
+from hrcam.models.explainer import build_explainer  # registers ClassMasks
 from hrcam.models.full import OBJECTIVES, FullModel, check_weights
 from hrcam.models.half import HalfModel
 from hrcam.models.layers import LAYERS
 from hrcam.models.loading import load_model
+from hrcam.models.multilabel import build_classifier  # registers MultiLabelMetric
 from hrcam.models.preprocessing import PixelPreprocessing
 
 __all__ = [
@@ -19,6 +21,8 @@ __all__ = [
     "HalfModel",
     "LAYERS",
     "OBJECTIVES",
+    "build_classifier",
+    "build_explainer",
     "PixelPreprocessing",
     "check_weights",
     "load_model",

@@ -11,7 +11,7 @@ Every method builds on :class:`~hrcam.saliency.base.SaliencyMethod`; its :meth:`
 predictions, the explained classes, the maps and any captured activations from one traceable call.
 
 Methods: CAM, GradCAM, GradCAMPlusPlus, LayerCAM, Gradients, GuidedBackprop, GuidedGradCAM, SmoothGrad,
-IntegratedGradients, ScoreCAM, GuidedCAM, MultiLayerCAM (see :func:`available_methods`).
+IntegratedGradients, ScoreCAM, GuidedCAM, MultiLayerCAM, RISE (see :func:`available_methods`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from hrcam.saliency.integrated_gradients import IntegratedGradients
 from hrcam.saliency.layercam import LayerCAM
 from hrcam.saliency.multilayer_cam import MultiLayerCAM
 from hrcam.saliency.result import SaliencyResult
+from hrcam.saliency.rise import RISE
 from hrcam.saliency.scorecam import ScoreCAM
 from hrcam.saliency.smoothgrad import SmoothGrad
 
@@ -52,6 +53,7 @@ __all__ = [
     "ScoreCAM",
     "GuidedCAM",
     "MultiLayerCAM",
+    "RISE",
 ]
 
 _METHODS: tuple[type[SaliencyMethod], ...] = (
@@ -67,6 +69,7 @@ _METHODS: tuple[type[SaliencyMethod], ...] = (
     ScoreCAM,
     GuidedCAM,
     MultiLayerCAM,
+    RISE,
 )
 
 # Alternative spellings (keys are normalised: lower case, "++" -> "plusplus", other punctuation dropped).

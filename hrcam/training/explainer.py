@@ -1,0 +1,306 @@
+"""Training the Explainer (and the Real-Time Saliency variant) against a frozen classifier.
+
+``hrcam train-explainer --config opts/explainer-*.yaml`` runs :func:`train_explainer_experiment`:
+
+1. the classifier (``classifier.path``, or trained into ``RUN_DIR/classifier`` with BCE-with-logits for
+   multi-label data / CE for single-label data, early stopping on ``val_loss``);
+2. the Explainer (:func:`hrcam.models.explainer.build_explainer`) with :class:`ExplainerTrainer`: the
+   classifier is frozen and always called in inference mode (BN statistics and dropout fixed; the original's
+   Lightning ``model.train()`` probably put it in train mode, see the reference), only the Explainer's
+   weights get gradients; early stopping on ``val_loss`` (``min_delta`` 1e-3, ``patience`` per preset).
+
+Both stages are resumable from the run directory (:mod:`hrcam.training.callbacks`; an early-stopping
+counter restarts at 0 after a resume). TensorBoard logs go to ``RUN_DIR/logs/<stage>``, with example
+target masks of a fixed validation batch after every epoch.
+
+Run directory: ``config.yaml``, ``classifier/{best,last}.keras``, ``explainer/{best,last}.keras`` (the
+Explainer alone), ``<stage>/state/``, ``<stage>/history.json``, ``logs/``, ``metrics.json``.
+Masks multiply the raw pixels (masked-out pixels are black), as the harness does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+import yaml
+
+from hrcam.io import write_json, write_text
+from hrcam.models.explainer import aggregate_masks, build_explainer
+from hrcam.models.multilabel import build_classifier, compile_classifier, multilabel_metrics
+from hrcam.training import explainer_losses as L
+from hrcam.training.callbacks import AtomicCheckpoint, TrainingState
+from hrcam.training.runner import _fit
+
+__all__ = ["ExplainerTrainer", "train_classifier", "train_explainer", "train_explainer_experiment"]
+
+
+class ExplainerTrainer(keras.Model):
+    """Wraps the Explainer and the frozen classifier; ``fit`` trains the Explainer's weights only.
+
+    Args:
+        explainer: pixels -> (B, H, W, C) logits.
+        classifier: pixels -> (B, C) logits (frozen here).
+        loss: the ``loss`` config section (``entropy``, ``tv``, ``area``, ``total``, ``non_target``,
+            ``min_area``, ``max_area``) or the ``rtsal`` section for ``variant="rtsal"``.
+        variant: ``"explainer"`` or ``"rtsal"``.
+        classifier_loss: ``"bce"`` or ``"ce"`` for the masked-in term.
+    """
+
+    def __init__(self, explainer, classifier, loss: Any, variant: str = "explainer", classifier_loss="bce"):
+        super().__init__(name="explainer_trainer")
+        if variant not in ("explainer", "rtsal"):
+            raise ValueError(f"`variant` must be 'explainer' or 'rtsal', got {variant!r}")
+        self.explainer, self.classifier = explainer, classifier
+        self.classifier.trainable = False
+        self.w = loss
+        self.variant, self.classifier_loss = variant, classifier_loss
+        names = ["loss", "classification", "entropy", "tv", "area", "mask_mean", "non_target_mean"]
+        if variant == "rtsal":
+            names = ["loss", "preservation", "destruction", "tv", "mask_mean"]
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+        self.extra = multilabel_metrics(-1.0) if variant == "explainer" else []
+        self.step_seed = tf.Variable(0, trainable=False, dtype=tf.int64)
+        self.built = True  # both sub-models are built Functional models
+
+    @property
+    def metrics(self):
+        return [*self.trackers.values(), *self.extra]
+
+    def call(self, x, training=False):
+        return self.explainer(x, training=training)
+
+    def loss_terms(
+        self, x: tf.Tensor, y: tf.Tensor, training: bool
+    ) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        """(terms, masked-in classifier logits); ``terms["loss"]`` is the weighted total."""
+        logits = self.explainer(x, training=training)
+        m, n = aggregate_masks(logits, y)
+        w = self.w
+        if self.variant == "rtsal":
+            sigma = w.blur_sigma * int(x.shape[1]) / 224.0
+            alt = L.alternative_images(x, tf.stack([self.step_seed, 7]), w.noise_std, max(sigma, 0.5))
+            mm = m[..., None]
+            f_in = self.classifier(mm * x + (1 - mm) * alt, training=False)
+            f_out = self.classifier((1 - mm) * x + mm * alt, training=False)
+            t = {
+                "preservation": L.preservation_loss(f_in, y),
+                "destruction": L.destruction_loss(f_out, y),
+                "tv": L.total_variation(m, squared=True),
+                "mask_mean": tf.reduce_mean(m),
+            }
+            destroy = tf.pow(tf.maximum(t["destruction"], 1e-6), w.destroy_power)
+            t["loss"] = (
+                w.tv * t["tv"]
+                + w.area * t["mask_mean"]
+                + w.preserve * t["preservation"]
+                + w.destroy * destroy
+            )
+            return t, f_in
+        f_in = self.classifier(m[..., None] * x, training=False)
+        f_out = self.classifier((1 - m)[..., None] * x, training=False)
+        t = {
+            "classification": L.classification_loss(f_in, y, self.classifier_loss),
+            "entropy": L.entropy_loss(f_out),
+            "tv": L.total_variation(m) + L.total_variation(n),
+            "area": L.area_loss(tf.sigmoid(logits), y, w.min_area, w.max_area),
+            "mask_mean": tf.reduce_mean(m),
+            "non_target_mean": tf.reduce_mean(n),
+        }
+        t["loss"] = (
+            t["classification"]
+            + w.entropy * t["entropy"]
+            + w.tv * t["tv"]
+            + w.area * t["area"]
+            + w.total * t["mask_mean"]
+            + w.non_target * t["non_target_mean"]
+        )
+        return t, f_in
+
+    def _update(self, terms, y, f_in):
+        for k, tracker in self.trackers.items():
+            tracker.update_state(terms[k])
+        for metric in self.extra:
+            metric.update_state(y, f_in)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        x, y = data
+        self.step_seed.assign_add(1)
+        with tf.GradientTape() as tape:
+            terms, f_in = self.loss_terms(x, y, training=True)
+        variables = self.explainer.trainable_variables
+        grads = tape.gradient(terms["loss"], variables)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        return self._update(terms, y, f_in)
+
+    def test_step(self, data):
+        x, y = data
+        self.step_seed.assign_add(1)  # RT-Saliency: blur or colour drawn per batch, also in validation
+        terms, f_in = self.loss_terms(x, y, training=False)
+        return self._update(terms, y, f_in)
+
+
+class MaskImages(keras.callbacks.Callback):
+    """After every epoch, write a fixed validation batch and its target masks to TensorBoard."""
+
+    def __init__(self, log_dir: str | Path, images: np.ndarray, labels: np.ndarray, explainer):
+        super().__init__()
+        self.writer = tf.summary.create_file_writer(str(log_dir))
+        self.images = tf.convert_to_tensor(images, tf.float32)
+        self.labels = tf.convert_to_tensor(labels, tf.float32)
+        self.explainer = explainer
+
+    def on_epoch_end(self, epoch, logs=None):
+        m, _ = aggregate_masks(self.explainer(self.images, training=False), self.labels)
+        with self.writer.as_default():
+            tf.summary.image("images", self.images, step=epoch, max_outputs=8)
+            tf.summary.image("target_masks", m[..., None], step=epoch, max_outputs=8)
+            tf.summary.image("masked_in", m[..., None] * self.images, step=epoch, max_outputs=8)
+        self.writer.flush()
+
+
+def _datasets(cfg, data_fn):
+    from hrcam.data.pipeline import from_arrays
+
+    tr, va = data_fn(cfg.data, "train"), data_fn(cfg.data, "val")
+    bs = cfg.data.batch_size
+    train_ds = from_arrays(tr.images, tr.labels, bs, shuffle=True, seed=cfg.data.seed)
+    val_ds = from_arrays(va.images, va.labels, bs)
+    return tr, va, train_ds, val_ds
+
+
+def _stage(
+    root: Path, name: str, epochs, steps, patience, min_delta, every, save_fn=None, monitor="val_loss"
+):
+    mode = "min" if monitor.endswith("loss") else "max"
+    ckpt = AtomicCheckpoint(
+        root / name / "best.keras", root / name / "last.keras", monitor, mode, save_fn=save_fn
+    )
+    state = TrainingState(root / name / "state", every_n_batches=every, checkpoint=ckpt)
+    callbacks = [
+        ckpt,
+        keras.callbacks.EarlyStopping(monitor, min_delta=min_delta, patience=patience, mode=mode),
+        keras.callbacks.TensorBoard(log_dir=str(root / "logs" / name), write_graph=False),
+        state,
+    ]
+    return callbacks, state, SimpleNamespace(epochs=epochs, steps_per_epoch=steps)
+
+
+def train_classifier(cfg, root: Path, train_ds, val_ds, verbose: Any = "auto") -> keras.Model:
+    """Train (or resume) the classifier into ``root/classifier``; returns the best model."""
+    c = cfg.classifier
+    from hrcam.models.densenet_fcn import DenseNetFCNConfig
+
+    dn = DenseNetFCNConfig(
+        num_blocks=c.num_blocks,
+        layers_per_block=c.layers_per_block,
+        growth_rate=c.growth_rate,
+        initial_filters=c.initial_filters,
+        weight_decay=0.0,
+    )
+    size = cfg.data.image_size
+    model = build_classifier(
+        c.architecture,
+        cfg.data.num_classes,
+        (size, size, 3),
+        c.weights,
+        densenet=dn,
+        hidden_units=c.hidden_units,
+    )
+    compile_classifier(model, c.multi_label, c.learning_rate)
+    if not (root / "classifier" / "history.json").is_file():  # written when the stage has finished
+        monitor = "val_micro_f1" if c.multi_label else "val_accuracy"  # val_loss is noisy: BN, small sets
+        callbacks, state, train = _stage(
+            root, "classifier", c.epochs, None, c.patience, 1e-3, cfg.train.checkpoint_every, monitor=monitor
+        )
+        history = _fit(model, state, callbacks, train_ds, val_ds, train, verbose)
+        write_json(root / "classifier" / "history.json", history)
+    return keras.saving.load_model(root / "classifier" / "best.keras")
+
+
+def train_explainer(cfg, classifier, root: Path, train_ds, val_ds, example, verbose: Any = "auto"):
+    """Train (or resume) the Explainer into ``root/explainer``; returns ``(best explainer, history)``."""
+    e, t = cfg.explainer, cfg.train
+    size = cfg.data.image_size
+    backbone = classifier if e.backbone == "classifier" else e.backbone
+    explainer = build_explainer(
+        cfg.data.num_classes,
+        (size, size, 3),
+        backbone,
+        e.weights,
+        e.output_stride,
+        e.channels,
+        e.rates,
+        e.dropout,
+    )
+    weights = cfg.rtsal if t.variant == "rtsal" else cfg.loss
+    trainer = ExplainerTrainer(explainer, classifier, weights, t.variant, t.classifier_loss)
+    trainer.compile(optimizer=keras.optimizers.Adam(t.learning_rate))
+    callbacks, state, train = _stage(
+        root,
+        "explainer",
+        t.epochs,
+        t.steps_per_epoch,
+        t.patience,
+        t.min_delta,
+        t.checkpoint_every,
+        explainer.save,
+    )
+    callbacks.insert(-1, MaskImages(root / "logs" / "explainer", *example, explainer))
+    done = root / "explainer" / "history.json"  # written when the stage has finished (early stop or epochs)
+    if done.is_file():
+        from hrcam.io import read_json
+
+        history = read_json(done)
+    else:
+        repeated = train_ds.repeat() if t.steps_per_epoch else train_ds  # epochs of steps_per_epoch batches
+        history = _fit(trainer, state, callbacks, repeated, val_ds, train, verbose)
+        write_json(done, history)
+    return keras.saving.load_model(root / "explainer" / "best.keras"), history
+
+
+def train_explainer_experiment(cfg, verbose: Any = "auto") -> dict[str, Any]:
+    """Both stages of ``hrcam train-explainer`` (see the module docstring); returns a summary dict."""
+    import hrcam.models  # noqa: F401  (registers hrcam's Keras classes for loading)
+    from hrcam.data.masks import mask_data
+
+    root = Path(cfg.run_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+    cfg_path = root / "config.yaml"
+    if cfg_path.is_file():
+        old = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+        free = ("epochs", "patience", "learning_rate", "path")  # may change between a run and its resume
+        for section in ("data", "classifier", "explainer"):
+            a, b = old.get(section) or {}, cfg.to_dict()[section]
+            if {k: v for k, v in a.items() if k not in free} != {k: v for k, v in b.items() if k not in free}:
+                raise ValueError(
+                    f"run directory {str(root)!r} holds a run with a different `{section}` config; "
+                    "use another "
+                    "--run-dir or delete the old run"
+                )
+    write_text(cfg_path, text)
+    keras.utils.set_random_seed(cfg.data.seed)
+    tr, va, train_ds, val_ds = _datasets(cfg, mask_data)
+    if cfg.classifier.path:
+        classifier = keras.saving.load_model(cfg.classifier.path)
+    else:
+        classifier = train_classifier(cfg, root, train_ds, val_ds, verbose)
+    n_ex = min(8, len(va))
+    example = (va.images[:n_ex].astype(np.float32) / 255.0, va.labels[:n_ex].astype(np.float32))
+    explainer, history = train_explainer(cfg, classifier, root, train_ds, val_ds, example, verbose)
+    summary = {
+        "run_dir": str(root),
+        "classifier": str(cfg.classifier.path or root / "classifier" / "best.keras"),
+        "explainer": str(root / "explainer" / "best.keras"),
+        "variant": cfg.train.variant,
+        "epochs": len(history.get("loss", [])),
+        "best_val_loss": min(history.get("val_loss", [float("nan")])),
+    }
+    write_json(root / "metrics.json", summary)
+    return summary

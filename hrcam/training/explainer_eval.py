@@ -1,0 +1,161 @@
+"""The Explainer's evaluation harness (the TensorFlow side of :mod:`hrcam.evaluation.class_masks`):
+per-class maps of every method, the segmentation table and the class-specificity matrix.
+
+Methods (names for ``hrcam score --masks``):
+
+* ``0``, ``0.5``, ``1``, ``perfect``: the trivial baselines;
+* ``explainer`` / ``rtsal``: a trained Explainer's per-class masks sigmoid(S_c) (one forward pass for all
+  classes);
+* any :mod:`hrcam.saliency` method (``gradcam``, ``rise``, ``guidedbackprop``, ...) on the classifier: one
+  map per class, min-max normalised per map (RISE weights its masks by the sigmoid of the logits, the
+  classifier being multi-label; Grad-CAM uses the classifier's ``features`` layer).
+
+As in the original, maps are computed for the ground-truth classes and max-merged per image; masked images
+for the ``saliency`` metric and the specificity matrix are ``x * mask`` in pixel space (black fill).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from hrcam.evaluation.class_masks import (
+    SPECIFICITY_THRESHOLDS,
+    TRIVIAL_BASELINES,
+    merge_class_maps,
+    segmentation_table,
+    specificity_matrix,
+    trivial_maps,
+)
+from hrcam.models.multilabel import FEATURES_LAYER
+
+__all__ = ["class_maps", "evaluate_methods", "specificity", "softmax_probs"]
+
+
+def _batches(n: int, size: int):
+    for i in range(0, n, size):
+        yield slice(i, min(n, i + size))
+
+
+def softmax_probs(classifier: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """(N, C) softmax of the classifier's logits on float images in [0, 1]."""
+    fn = tf.function(lambda x: tf.nn.softmax(classifier(x, training=False), axis=-1))
+    return np.concatenate(
+        [fn(tf.constant(images[s], tf.float32)).numpy() for s in _batches(len(images), batch_size)]
+    )
+
+
+def class_maps(
+    method: str,
+    images: np.ndarray,
+    classifier: keras.Model,
+    models: dict[str, keras.Model] | None = None,
+    batch_size: int = 32,
+    rise_masks: int = 2000,
+    seed: int = 0,
+) -> np.ndarray:
+    """(N, C, H, W) float32 maps in [0, 1] of every class for float images (N, H, W, 3) in [0, 1].
+
+    ``models`` maps ``"explainer"`` / ``"rtsal"`` to trained Explainer networks.
+    """
+    models = models or {}
+    c = int(classifier.output_shape[-1])
+    key = method.lower()
+    if key in models:
+        net = models[key]
+        fn = tf.function(lambda x: tf.transpose(tf.sigmoid(net(x, training=False)), [0, 3, 1, 2]))
+        return np.concatenate(
+            [fn(tf.constant(images[s], tf.float32)).numpy() for s in _batches(len(images), batch_size)]
+        )
+    from hrcam.saliency import get
+
+    klass = get(method)
+    kwargs: dict[str, Any] = {"batch_size": batch_size}
+    if klass.needs_layer:
+        kwargs["layer"] = FEATURES_LAYER
+    if klass.name == "RISE":
+        kwargs.update(n_masks=rise_masks, activation="sigmoid", seed=seed, chunk_size=min(rise_masks, 256))
+        kwargs["batch_size"] = max(256, batch_size)
+    explainer = klass(classifier, **kwargs)
+    targets = np.tile(np.arange(c), (len(images), 1))
+    _, maps = explainer(images, target_class=targets)
+    if maps.ndim == 5:  # channel_reduce="none" is never used here; keep the first channel reduction
+        maps = maps.max(-1)
+    return maps.astype(np.float32)
+
+
+def specificity(
+    classifier: keras.Model,
+    images: np.ndarray,
+    maps: np.ndarray,
+    labels: np.ndarray,
+    classes=None,
+    batch_size=64,
+) -> np.ndarray:
+    """The (K, K) class-specificity matrix (:func:`hrcam.evaluation.class_masks.specificity_matrix`) of
+    per-class maps (N, C, H, W) on images (N, H, W, 3) in [0, 1]."""
+    cls = np.arange(maps.shape[1]) if classes is None else np.asarray(classes, int)
+    keep = labels[:, cls].any(axis=1)
+    images, maps, labels = images[keep], maps[keep][:, cls], labels[keep]
+    thr = np.asarray(SPECIFICITY_THRESHOLDS, np.float32)
+    n, k = maps.shape[:2]
+    binary = (maps[:, :, None] > thr[None, None, :, None, None]).astype(np.float32)  # (n, K, T, H, W)
+    masked = images[:, None, None] * binary[..., None]
+    probs = softmax_probs(classifier, masked.reshape(-1, *images.shape[1:]), batch_size)
+    return specificity_matrix(probs.reshape(n, k, len(thr), -1), labels, cls)
+
+
+def evaluate_methods(
+    methods: list[str],
+    images: np.ndarray,
+    labels: np.ndarray,
+    masks: np.ndarray,
+    classifier: keras.Model,
+    models: dict[str, keras.Model] | None = None,
+    batch_size: int = 32,
+    rise_masks: int = 2000,
+    specificity_classes: Any = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The segmentation table (and optionally the specificity matrices) of ``methods``.
+
+    Args:
+        images: (N, H, W, 3) uint8 or float in [0, 1]; labels (N, C) multi-hot; masks (N, C, H, W) bool.
+        specificity_classes: classes of the specificity matrix (``None``: skip it).
+
+    Returns:
+        ``{"table": {method: {metric: value}}, "specificity": {method: (K, K) list},
+        "maps": {method: (N, H, W)},
+        "seconds": {method: s}, "none": [K] unmasked probabilities}``.
+    """
+    import time
+
+    x = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
+    gt = merge_class_maps(masks.astype(np.float32), labels)
+    out: dict[str, Any] = {"table": {}, "specificity": {}, "maps": {}, "seconds": {}}
+    for method in methods:
+        t0 = time.perf_counter()
+        per_class = None
+        if method in TRIVIAL_BASELINES:
+            merged = trivial_maps(method, gt)
+        else:
+            per_class = class_maps(method, x, classifier, models, batch_size, rise_masks, seed)
+            merged = merge_class_maps(per_class, labels)
+        out["seconds"][method] = time.perf_counter() - t0
+        probs = softmax_probs(classifier, x * merged[..., None], batch_size * 2)
+        out["table"][method] = segmentation_table(merged, gt, probs, labels)
+        out["maps"][method] = merged
+        if specificity_classes is not None and per_class is not None:
+            out["specificity"][method] = specificity(
+                classifier, x, per_class, labels, specificity_classes, batch_size * 4
+            ).tolist()
+    if specificity_classes is not None:
+        cls = np.asarray(specificity_classes, int)
+        p = softmax_probs(classifier, x, batch_size * 2)
+        out["none"] = [
+            float(p[labels[:, t] > 0, t].mean()) if labels[:, t].any() else float("nan") for t in cls
+        ]
+    return out
