@@ -28,6 +28,7 @@ import keras
 from keras import layers
 
 from hrcam.models.densenet_fcn import DenseNetFCNConfig, build_encoder
+from hrcam.models.layers import LAYERS
 from hrcam.models.preprocessing import PixelPreprocessing
 
 __all__ = [
@@ -42,7 +43,7 @@ __all__ = [
 
 ARCHITECTURES = ("vgg16", "resnet50", "densenet_fcn")
 FEATURES_LAYER = "features"
-LOGITS_LAYER = "logits"
+LOGITS_LAYER = LAYERS.logits
 
 
 def _backbone(architecture: str, inputs, weights: str | None, densenet: DenseNetFCNConfig | None):
@@ -98,7 +99,7 @@ def build_classifier(
             x = layers.Dense(hidden_units, activation="relu", name=f"fc{i}")(x)
             x = layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
     else:
-        x = layers.GlobalAveragePooling2D(name="gap")(feats)
+        x = layers.GlobalAveragePooling2D(name=LAYERS.pool)(feats)
     logits = layers.Dense(num_classes, name=LOGITS_LAYER)(x)
     return keras.Model(inputs, logits, name=f"{architecture}_classifier")
 
