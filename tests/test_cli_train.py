@@ -193,3 +193,21 @@ def test_commands_are_thin(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the demo preset is found from any folder
     config = demo_config(None, ["half.epochs=1"])
     assert config.half.epochs == 1
+
+
+def test_training_is_seeded_by_data_seed(tmp_path):
+    """The same config trains the same HalfModel (weights init, shuffling, augmentation follow
+    `data.seed`); another seed gives another model."""
+    from hrcam.config import load_config
+    from hrcam.training.workflow import train_stage
+
+    def weights(name: str, seed: int) -> list[np.ndarray]:
+        (tmp_path / name).mkdir()
+        cfg = load_config(_write_config(tmp_path / name, half={"epochs": 1}, data={"seed": seed}))
+        return [np.asarray(w) for w in train_stage(cfg, "half", verbose=0).model.get_weights()]
+
+    first, again, other = weights("a", 3), weights("b", 3), weights("c", 4)
+    assert len(first) == len(again) == len(other)
+    for w1, w2 in zip(first, again):
+        np.testing.assert_allclose(w1, w2, rtol=1e-3, atol=1e-4)
+    assert max(float(np.abs(w1 - w3).max()) for w1, w3 in zip(first, other)) > 1e-2

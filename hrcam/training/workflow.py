@@ -43,6 +43,8 @@ def train_stage(
     Raises:
         FileNotFoundError: stage 2 without a trained HalfModel.
     """
+    import keras
+
     from hrcam.plotting.charts import history_figure, save_figure
     from hrcam.training.datasets import load_data
     from hrcam.training.report import evaluate_classifier, update_metrics
@@ -52,6 +54,9 @@ def train_stage(
     train_cfg = config.half if stage == "half" else config.full
     check_mixed_precision(train_cfg.mixed_precision)
     strategy = make_strategy(train_cfg.strategy)  # before any TF op (multiworker needs that)
+    # Weights, shuffling and augmentation follow `data.seed`: the same config gives the same model
+    # (up to the float reduction order of multi-threaded kernels).
+    keras.utils.set_random_seed(config.data.seed)
     config = dataclasses.replace(config, run_dir=str(worker_dir(config.run_dir, strategy)))
     data = data or load_data(config.data)
     paths = RunPaths(Path(config.run_dir))
