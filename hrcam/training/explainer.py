@@ -10,11 +10,14 @@
    weights get gradients; early stopping on ``val_loss`` (``min_delta`` 1e-3, ``patience`` per preset).
 
 Both stages are resumable from the run directory (:mod:`hrcam.training.callbacks`; an early-stopping
-counter restarts at 0 after a resume). TensorBoard logs go to ``RUN_DIR/logs/<stage>``, with example
-target masks of a fixed validation batch after every epoch.
+counter restarts at 0 after a resume) and extendable: a stage that ran all its epochs trains on when
+``epochs`` is raised, one that stopped early does not (``<stage>/finished.json``); a resume uses the
+configured learning rate, not the one saved with the optimizer. TensorBoard logs go to
+``RUN_DIR/logs/<stage>``, with example target masks of a fixed validation batch after every epoch.
 
 Run directory: ``config.yaml``, ``classifier/{best,last}.keras``, ``explainer/{best,last}.keras`` (the
-Explainer alone), ``<stage>/state/``, ``<stage>/history.json``, ``logs/``, ``metrics.json``.
+Explainer alone), ``<stage>/state/``, ``<stage>/history.json``, ``<stage>/finished.json``, ``logs/``,
+``metrics.json``.
 Masks multiply the raw pixels (masked-out pixels are black), as the harness does.
 """
 
@@ -191,6 +194,43 @@ def _stage(
     return callbacks, state, SimpleNamespace(epochs=epochs, steps_per_epoch=steps)
 
 
+class ConfiguredLearningRate(keras.callbacks.Callback):
+    """Sets the optimizer's learning rate to the configured one when ``fit`` begins.
+
+    A resumed stage restores the optimizer's variables, its learning rate included; without this, a
+    learning rate changed between a run and its resume (allowed by the config check) would be ignored.
+    """
+
+    def __init__(self, learning_rate: float):
+        super().__init__()
+        self.learning_rate = float(learning_rate)
+
+    def on_train_begin(self, logs=None):
+        self.model.optimizer.learning_rate = self.learning_rate
+
+
+def _run_stage(model, state, callbacks, train_ds, val_ds, train, verbose, learning_rate) -> dict:
+    """Train (or resume, or extend) one stage; returns its history.
+
+    ``<stage>/finished.json`` records how a stage ended: one stopped early is never trained again; one that
+    ran all its epochs resumes when ``epochs`` is raised (``history.json`` alone, as written by older
+    versions, no longer marks a stage finished).
+    """
+    from hrcam.io import read_json
+
+    stage_dir = state.state_dir.parent
+    marker = stage_dir / "finished.json"
+    if marker.is_file() and read_json(marker).get("stopped_early"):
+        return read_json(stage_dir / "history.json")
+    history = _fit(
+        model, state, [ConfiguredLearningRate(learning_rate), *callbacks], train_ds, val_ds, train, verbose
+    )
+    done = len(history.get("loss", []))
+    write_json(stage_dir / "history.json", history)
+    write_json(marker, {"epochs": done, "stopped_early": done < train.epochs})
+    return history
+
+
 def train_classifier(cfg, root: Path, train_ds, val_ds, verbose: Any = "auto") -> keras.Model:
     """Train (or resume) the classifier into ``root/classifier``; returns the best model."""
     c = cfg.classifier
@@ -213,13 +253,11 @@ def train_classifier(cfg, root: Path, train_ds, val_ds, verbose: Any = "auto") -
         hidden_units=c.hidden_units,
     )
     compile_classifier(model, c.multi_label, c.learning_rate)
-    if not (root / "classifier" / "history.json").is_file():  # written when the stage has finished
-        monitor = "val_micro_f1" if c.multi_label else "val_accuracy"  # val_loss is noisy: BN, small sets
-        callbacks, state, train = _stage(
-            root, "classifier", c.epochs, None, c.patience, 1e-3, cfg.train.checkpoint_every, monitor=monitor
-        )
-        history = _fit(model, state, callbacks, train_ds, val_ds, train, verbose)
-        write_json(root / "classifier" / "history.json", history)
+    monitor = "val_micro_f1" if c.multi_label else "val_accuracy"  # val_loss is noisy: BN, small sets
+    callbacks, state, train = _stage(
+        root, "classifier", c.epochs, None, c.patience, 1e-3, cfg.train.checkpoint_every, monitor=monitor
+    )
+    _run_stage(model, state, callbacks, train_ds, val_ds, train, verbose, c.learning_rate)
     return keras.saving.load_model(root / "classifier" / "best.keras")
 
 
@@ -252,15 +290,8 @@ def train_explainer(cfg, classifier, root: Path, train_ds, val_ds, example, verb
         explainer.save,
     )
     callbacks.insert(-1, MaskImages(root / "logs" / "explainer", *example, explainer))
-    done = root / "explainer" / "history.json"  # written when the stage has finished (early stop or epochs)
-    if done.is_file():
-        from hrcam.io import read_json
-
-        history = read_json(done)
-    else:
-        repeated = train_ds.repeat() if t.steps_per_epoch else train_ds  # epochs of steps_per_epoch batches
-        history = _fit(trainer, state, callbacks, repeated, val_ds, train, verbose)
-        write_json(done, history)
+    repeated = train_ds.repeat() if t.steps_per_epoch else train_ds  # epochs of steps_per_epoch batches
+    history = _run_stage(trainer, state, callbacks, repeated, val_ds, train, verbose, t.learning_rate)
     return keras.saving.load_model(root / "explainer" / "best.keras"), history
 
 
