@@ -67,7 +67,9 @@ class ExplainerTrainer(keras.Model):
             names = ["loss", "preservation", "destruction", "tv", "mask_mean"]
         self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
         self.extra = multilabel_metrics(-1.0) if variant == "explainer" else []
-        self.step_seed = tf.Variable(0, trainable=False, dtype=tf.int64)
+        self.step_seed = tf.Variable(  # one counter for all replicas (updated in replica context)
+            0, trainable=False, dtype=tf.int64, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA
+        )
         self.built = True  # both sub-models are built Functional models
 
     @property
@@ -134,10 +136,13 @@ class ExplainerTrainer(keras.Model):
     def train_step(self, data):
         x, y = data
         self.step_seed.assign_add(1)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             terms, f_in = self.loss_terms(x, y, training=True)
+            # Gradients are summed over replicas: each replica's mean loss is divided by their number.
+            scaled = terms["loss"] / replicas
         variables = self.explainer.trainable_variables
-        grads = tape.gradient(terms["loss"], variables)
+        grads = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         return self._update(terms, y, f_in)
 
@@ -262,36 +267,53 @@ def train_classifier(cfg, root: Path, train_ds, val_ds, verbose: Any = "auto") -
 
 
 def train_explainer(cfg, classifier, root: Path, train_ds, val_ds, example, verbose: Any = "auto"):
-    """Train (or resume) the Explainer into ``root/explainer``; returns ``(best explainer, history)``."""
+    """Train (or resume) the Explainer into ``root/explainer`` under ``cfg.train.strategy``; returns
+    ``(best explainer, history)``.
+
+    ``train_ds`` / ``val_ds`` are batched at the global batch size (``data.batch_size``, a multiple of the
+    replicas); the frozen classifier is reloaded inside the strategy's scope. With several replicas the
+    BatchNormalization layers are synchronised, so training matches one device on the same global batches
+    (dropout aside: its random draws differ). Non-chief workers of a multi-worker run write to
+    ``root/.workers/<task>`` (:func:`hrcam.training.strategy.worker_dir`).
+    """
+    from hrcam.training.runner import _reload
+    from hrcam.training.strategy import check_global_batch, prepare_for_training, strategy_scope, worker_dir
+
     e, t = cfg.explainer, cfg.train
     size = cfg.data.image_size
-    backbone = classifier if e.backbone == "classifier" else e.backbone
-    explainer = build_explainer(
-        cfg.data.num_classes,
-        (size, size, 3),
-        backbone,
-        e.weights,
-        e.output_stride,
-        e.channels,
-        e.rates,
-        e.dropout,
-    )
-    weights = cfg.rtsal if t.variant == "rtsal" else cfg.loss
-    trainer = ExplainerTrainer(explainer, classifier, weights, t.variant, t.classifier_loss)
-    trainer.compile(optimizer=keras.optimizers.Adam(t.learning_rate))
-    callbacks, state, train = _stage(
-        root,
-        "explainer",
-        t.epochs,
-        t.steps_per_epoch,
-        t.patience,
-        t.min_delta,
-        t.checkpoint_every,
-        explainer.save,
-    )
-    callbacks.insert(-1, MaskImages(root / "logs" / "explainer", *example, explainer))
-    repeated = train_ds.repeat() if t.steps_per_epoch else train_ds  # epochs of steps_per_epoch batches
-    history = _run_stage(trainer, state, callbacks, repeated, val_ds, train, verbose, t.learning_rate)
+    with strategy_scope(t) as strategy:
+        check_global_batch(cfg.data.batch_size, strategy)
+        root = worker_dir(root, strategy)
+        if t.strategy != "default":  # its variables must be created under the strategy
+            classifier = _reload(classifier)
+        backbone = classifier if e.backbone == "classifier" else e.backbone
+        explainer = build_explainer(
+            cfg.data.num_classes,
+            (size, size, 3),
+            backbone,
+            e.weights,
+            e.output_stride,
+            e.channels,
+            e.rates,
+            e.dropout,
+        )
+        weights = cfg.rtsal if t.variant == "rtsal" else cfg.loss
+        trainer = ExplainerTrainer(explainer, classifier, weights, t.variant, t.classifier_loss)
+        trainer.compile(optimizer=keras.optimizers.Adam(t.learning_rate))
+        prepare_for_training(trainer, strategy, t)
+        callbacks, state, train = _stage(
+            root,
+            "explainer",
+            t.epochs,
+            t.steps_per_epoch,
+            t.patience,
+            t.min_delta,
+            t.checkpoint_every,
+            explainer.save,
+        )
+        callbacks.insert(-1, MaskImages(root / "logs" / "explainer", *example, explainer))
+        repeated = train_ds.repeat() if t.steps_per_epoch else train_ds  # epochs of steps_per_epoch batches
+        history = _run_stage(trainer, state, callbacks, repeated, val_ds, train, verbose, t.learning_rate)
     return keras.saving.load_model(root / "explainer" / "best.keras"), history
 
 
@@ -301,6 +323,11 @@ def train_explainer_experiment(cfg, verbose: Any = "auto") -> dict[str, Any]:
     from hrcam.data.masks import mask_data
 
     root = Path(cfg.run_dir)
+    if cfg.train.strategy == "multiworker" and not cfg.classifier.path:
+        raise ValueError(
+            "train.strategy 'multiworker' needs a trained classifier (classifier.path / --classifier): "
+            "the classifier stage runs on one device, and every worker must explain the same classifier"
+        )
     root.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(cfg.to_dict(), sort_keys=False)
     cfg_path = root / "config.yaml"
