@@ -311,3 +311,31 @@ def test_train_explainer_cli_end_to_end_and_resume(tmp_path, capsys):
     assert main(args) == 0  # finished stages are not trained again
     assert main(["train-explainer", "--set", "train.variant=nope"]) == 2
     assert "train.variant" in capsys.readouterr().err
+
+
+def test_stage_extends_after_all_epochs_not_after_early_stop_and_uses_the_configured_lr(tmp_path):
+    from hrcam.io import read_json
+    from hrcam.training.explainer import _run_stage, _stage
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 3)).astype("float32"), rng.normal(size=(32, 1)).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+
+    def run(root, epochs, lr, patience=5, min_delta=0.0):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse")
+        callbacks, state, train = _stage(root, "s", epochs, None, patience, min_delta, 50)
+        history = _run_stage(model, state, callbacks, ds, ds, train, 0, lr)
+        return model, history
+
+    _, h = run(tmp_path / "a", 2, 1e-2)
+    assert len(h["loss"]) == 2 and read_json(tmp_path / "a" / "s" / "finished.json")["stopped_early"] is False
+    model, h = run(tmp_path / "a", 4, 1e-3)  # epochs raised: the finished stage resumes at epoch 3
+    assert len(h["loss"]) == 4 and len(read_json(tmp_path / "a" / "s" / "history.json")["loss"]) == 4
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-3)  # not the 1e-2 restored from the state
+    assert read_json(tmp_path / "a" / "s" / "state" / "state.json")["learning_rate"] == pytest.approx(1e-3)
+    _, h = run(tmp_path / "b", 10, 1e-2, patience=1, min_delta=1e9)  # no epoch improves by 1e9: stops at 2
+    assert len(h["loss"]) == 2 and read_json(tmp_path / "b" / "s" / "finished.json")["stopped_early"] is True
+    _, h = run(tmp_path / "b", 20, 1e-2)  # an early-stopped stage is not trained again
+    assert len(h["loss"]) == 2

@@ -21,6 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     )
     parser.add_argument("--variant", choices=["explainer", "rtsal"], help="loss (overrides train.variant)")
     parser.add_argument("--epochs", type=int, metavar="N", help="explainer epochs (overrides train.epochs)")
+    parser.add_argument(
+        "--strategy",
+        choices=["default", "mirrored", "multiworker", "tpu"],
+        help="tf.distribute strategy of the Explainer stage (overrides train.strategy; multiworker: every "
+        "worker runs the same command with its TF_CONFIG and needs --classifier)",
+    )
     add_override_argument(parser, "loss.tv=0.5")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -36,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"classifier.path={args.classifier}")
     if args.variant:
         overrides.append(f"train.variant={args.variant}")
+    if args.strategy:
+        overrides.append(f"train.strategy={args.strategy}")
     if args.epochs is not None:
         overrides.append(f"train.epochs={args.epochs}")
     if args.run_dir:

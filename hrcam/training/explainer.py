@@ -10,11 +10,14 @@
    weights get gradients; early stopping on ``val_loss`` (``min_delta`` 1e-3, ``patience`` per preset).
 
 Both stages are resumable from the run directory (:mod:`hrcam.training.callbacks`; an early-stopping
-counter restarts at 0 after a resume). TensorBoard logs go to ``RUN_DIR/logs/<stage>``, with example
-target masks of a fixed validation batch after every epoch.
+counter restarts at 0 after a resume) and extendable: a stage that ran all its epochs trains on when
+``epochs`` is raised, one that stopped early does not (``<stage>/finished.json``); a resume uses the
+configured learning rate, not the one saved with the optimizer. TensorBoard logs go to
+``RUN_DIR/logs/<stage>``, with example target masks of a fixed validation batch after every epoch.
 
 Run directory: ``config.yaml``, ``classifier/{best,last}.keras``, ``explainer/{best,last}.keras`` (the
-Explainer alone), ``<stage>/state/``, ``<stage>/history.json``, ``logs/``, ``metrics.json``.
+Explainer alone), ``<stage>/state/``, ``<stage>/history.json``, ``<stage>/finished.json``, ``logs/``,
+``metrics.json``.
 Masks multiply the raw pixels (masked-out pixels are black), as the harness does.
 """
 
@@ -64,7 +67,9 @@ class ExplainerTrainer(keras.Model):
             names = ["loss", "preservation", "destruction", "tv", "mask_mean"]
         self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
         self.extra = multilabel_metrics(-1.0) if variant == "explainer" else []
-        self.step_seed = tf.Variable(0, trainable=False, dtype=tf.int64)
+        self.step_seed = tf.Variable(  # one counter for all replicas (updated in replica context)
+            0, trainable=False, dtype=tf.int64, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA
+        )
         self.built = True  # both sub-models are built Functional models
 
     @property
@@ -131,10 +136,13 @@ class ExplainerTrainer(keras.Model):
     def train_step(self, data):
         x, y = data
         self.step_seed.assign_add(1)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             terms, f_in = self.loss_terms(x, y, training=True)
+            # Gradients are summed over replicas: each replica's mean loss is divided by their number.
+            scaled = terms["loss"] / replicas
         variables = self.explainer.trainable_variables
-        grads = tape.gradient(terms["loss"], variables)
+        grads = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         return self._update(terms, y, f_in)
 
@@ -191,6 +199,43 @@ def _stage(
     return callbacks, state, SimpleNamespace(epochs=epochs, steps_per_epoch=steps)
 
 
+class ConfiguredLearningRate(keras.callbacks.Callback):
+    """Sets the optimizer's learning rate to the configured one when ``fit`` begins.
+
+    A resumed stage restores the optimizer's variables, its learning rate included; without this, a
+    learning rate changed between a run and its resume (allowed by the config check) would be ignored.
+    """
+
+    def __init__(self, learning_rate: float):
+        super().__init__()
+        self.learning_rate = float(learning_rate)
+
+    def on_train_begin(self, logs=None):
+        self.model.optimizer.learning_rate = self.learning_rate
+
+
+def _run_stage(model, state, callbacks, train_ds, val_ds, train, verbose, learning_rate) -> dict:
+    """Train (or resume, or extend) one stage; returns its history.
+
+    ``<stage>/finished.json`` records how a stage ended: one stopped early is never trained again; one that
+    ran all its epochs resumes when ``epochs`` is raised (``history.json`` alone, as written by older
+    versions, no longer marks a stage finished).
+    """
+    from hrcam.io import read_json
+
+    stage_dir = state.state_dir.parent
+    marker = stage_dir / "finished.json"
+    if marker.is_file() and read_json(marker).get("stopped_early"):
+        return read_json(stage_dir / "history.json")
+    history = _fit(
+        model, state, [ConfiguredLearningRate(learning_rate), *callbacks], train_ds, val_ds, train, verbose
+    )
+    done = len(history.get("loss", []))
+    write_json(stage_dir / "history.json", history)
+    write_json(marker, {"epochs": done, "stopped_early": done < train.epochs})
+    return history
+
+
 def train_classifier(cfg, root: Path, train_ds, val_ds, verbose: Any = "auto") -> keras.Model:
     """Train (or resume) the classifier into ``root/classifier``; returns the best model."""
     c = cfg.classifier
@@ -213,54 +258,62 @@ def train_classifier(cfg, root: Path, train_ds, val_ds, verbose: Any = "auto") -
         hidden_units=c.hidden_units,
     )
     compile_classifier(model, c.multi_label, c.learning_rate)
-    if not (root / "classifier" / "history.json").is_file():  # written when the stage has finished
-        monitor = "val_micro_f1" if c.multi_label else "val_accuracy"  # val_loss is noisy: BN, small sets
-        callbacks, state, train = _stage(
-            root, "classifier", c.epochs, None, c.patience, 1e-3, cfg.train.checkpoint_every, monitor=monitor
-        )
-        history = _fit(model, state, callbacks, train_ds, val_ds, train, verbose)
-        write_json(root / "classifier" / "history.json", history)
+    monitor = "val_micro_f1" if c.multi_label else "val_accuracy"  # val_loss is noisy: BN, small sets
+    callbacks, state, train = _stage(
+        root, "classifier", c.epochs, None, c.patience, 1e-3, cfg.train.checkpoint_every, monitor=monitor
+    )
+    _run_stage(model, state, callbacks, train_ds, val_ds, train, verbose, c.learning_rate)
     return keras.saving.load_model(root / "classifier" / "best.keras")
 
 
 def train_explainer(cfg, classifier, root: Path, train_ds, val_ds, example, verbose: Any = "auto"):
-    """Train (or resume) the Explainer into ``root/explainer``; returns ``(best explainer, history)``."""
+    """Train (or resume) the Explainer into ``root/explainer`` under ``cfg.train.strategy``; returns
+    ``(best explainer, history)``.
+
+    ``train_ds`` / ``val_ds`` are batched at the global batch size (``data.batch_size``, a multiple of the
+    replicas); the frozen classifier is reloaded inside the strategy's scope. With several replicas the
+    BatchNormalization layers are synchronised, so training matches one device on the same global batches
+    (dropout aside: its random draws differ). Non-chief workers of a multi-worker run write to
+    ``root/.workers/<task>`` (:func:`hrcam.training.strategy.worker_dir`).
+    """
+    from hrcam.training.runner import _reload
+    from hrcam.training.strategy import check_global_batch, prepare_for_training, strategy_scope, worker_dir
+
     e, t = cfg.explainer, cfg.train
     size = cfg.data.image_size
-    backbone = classifier if e.backbone == "classifier" else e.backbone
-    explainer = build_explainer(
-        cfg.data.num_classes,
-        (size, size, 3),
-        backbone,
-        e.weights,
-        e.output_stride,
-        e.channels,
-        e.rates,
-        e.dropout,
-    )
-    weights = cfg.rtsal if t.variant == "rtsal" else cfg.loss
-    trainer = ExplainerTrainer(explainer, classifier, weights, t.variant, t.classifier_loss)
-    trainer.compile(optimizer=keras.optimizers.Adam(t.learning_rate))
-    callbacks, state, train = _stage(
-        root,
-        "explainer",
-        t.epochs,
-        t.steps_per_epoch,
-        t.patience,
-        t.min_delta,
-        t.checkpoint_every,
-        explainer.save,
-    )
-    callbacks.insert(-1, MaskImages(root / "logs" / "explainer", *example, explainer))
-    done = root / "explainer" / "history.json"  # written when the stage has finished (early stop or epochs)
-    if done.is_file():
-        from hrcam.io import read_json
-
-        history = read_json(done)
-    else:
+    with strategy_scope(t) as strategy:
+        check_global_batch(cfg.data.batch_size, strategy)
+        root = worker_dir(root, strategy)
+        if t.strategy != "default":  # its variables must be created under the strategy
+            classifier = _reload(classifier)
+        backbone = classifier if e.backbone == "classifier" else e.backbone
+        explainer = build_explainer(
+            cfg.data.num_classes,
+            (size, size, 3),
+            backbone,
+            e.weights,
+            e.output_stride,
+            e.channels,
+            e.rates,
+            e.dropout,
+        )
+        weights = cfg.rtsal if t.variant == "rtsal" else cfg.loss
+        trainer = ExplainerTrainer(explainer, classifier, weights, t.variant, t.classifier_loss)
+        trainer.compile(optimizer=keras.optimizers.Adam(t.learning_rate))
+        prepare_for_training(trainer, strategy, t)
+        callbacks, state, train = _stage(
+            root,
+            "explainer",
+            t.epochs,
+            t.steps_per_epoch,
+            t.patience,
+            t.min_delta,
+            t.checkpoint_every,
+            explainer.save,
+        )
+        callbacks.insert(-1, MaskImages(root / "logs" / "explainer", *example, explainer))
         repeated = train_ds.repeat() if t.steps_per_epoch else train_ds  # epochs of steps_per_epoch batches
-        history = _fit(trainer, state, callbacks, repeated, val_ds, train, verbose)
-        write_json(done, history)
+        history = _run_stage(trainer, state, callbacks, repeated, val_ds, train, verbose, t.learning_rate)
     return keras.saving.load_model(root / "explainer" / "best.keras"), history
 
 
@@ -270,6 +323,11 @@ def train_explainer_experiment(cfg, verbose: Any = "auto") -> dict[str, Any]:
     from hrcam.data.masks import mask_data
 
     root = Path(cfg.run_dir)
+    if cfg.train.strategy == "multiworker" and not cfg.classifier.path:
+        raise ValueError(
+            "train.strategy 'multiworker' needs a trained classifier (classifier.path / --classifier): "
+            "the classifier stage runs on one device, and every worker must explain the same classifier"
+        )
     root.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(cfg.to_dict(), sort_keys=False)
     cfg_path = root / "config.yaml"

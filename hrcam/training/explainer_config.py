@@ -116,11 +116,15 @@ class ExplainerTrain:
     min_delta: float = 1e-3
     steps_per_epoch: int | None = None
     checkpoint_every: int = 50
+    strategy: str = "default"  # tf.distribute of the Explainer stage: default | mirrored | multiworker | tpu
 
     def check(self) -> None:
+        from hrcam.training.strategy import STRATEGIES
+
         _check(
             self.variant in ("explainer", "rtsal"), "train", "variant", self.variant, "'explainer' or 'rtsal'"
         )
+        _check(self.strategy in STRATEGIES, "train", "strategy", self.strategy, f"one of {list(STRATEGIES)}")
         _check(
             self.classifier_loss in ("bce", "ce"),
             "train",
