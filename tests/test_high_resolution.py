@@ -199,3 +199,22 @@ def test_distil_folded_maps_equal_the_activation_maps(half, images):
     big = tf.image.resize(x, (48, 40))
     out = fm.maps_fn(big, tf.constant([[1]] * 6, tf.int32))["high_res_cam"]
     assert out.shape == (6, 1, 48, 40)
+
+
+@pytest.mark.slow
+def test_distil_folded_export_head_matches_the_activation_maps(half, images, tmp_path):
+    """The folded maps survive a SavedModel export (reloaded and compared by ``verify``) and equal the
+    high-res activations dotted with W[:, c], min-max normalised as the head returns them."""
+    from hrcam import ops
+    from hrcam.export import export_saved_model
+
+    fm = FullModel(half, objective="distil")
+    smooth = fm.model.get_layer("tr_up_early")
+    smooth.kernel.assign(np.random.RandomState(4).randn(*smooth.kernel.shape).astype(np.float32))
+    path = export_saved_model(fm, tmp_path, "distil", heads="cam,high_res_cam", warmup=False, verify=True)
+    loaded = tf.saved_model.load(str(path.path))
+    out = loaded.signatures["explain"](images=tf.constant(images), class_index=tf.fill([6], 1))
+    high, _, _ = fm.cam_model(tf.constant(images), training=False)
+    expected = ops.class_activation_maps(high, fm.cam_kernel, tf.fill([6, 1], 1))[:, 0].numpy()
+    lo, hi = expected.min(axis=(1, 2), keepdims=True), expected.max(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(out["high_res_cam"].numpy(), (expected - lo) / (hi - lo), atol=1e-4)
