@@ -10,7 +10,12 @@ of medians against ``classifier forward`` (the HalfModel's probabilities) is rep
 * ``GuidedCAM``: the saliency method (``hrcam.saliency``, method ``guided_cam``);
 * ``FullModel paper generate_cams`` / ``FullModel distil generate_cams`` (both high-res CAMs);
 * export heads: ``ServingHeads`` compute of ``cam,guided_cam`` (HalfModel) and ``cam,high_res_cam``
-  (distil FullModel).
+  (distil FullModel);
+* ``... distil ... (unfolded)``: the same distil FullModel with the class-weight fold of its linear tail
+  turned off (``FullModel.maps_fn`` then dots the (B, H, W, K) smoothed activations with ``W[:, c]``), the
+  reference for the fold's saving.
+
+``--only a b``: run only the entries whose names contain one of the substrings (the classifier always).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", nargs="+", default=None, help="substrings of the entries to run")
     args = parser.parse_args()
 
     import numpy as np
@@ -43,6 +49,8 @@ def main() -> None:
     hm = HalfModel(num_classes=10, input_shape=(size, size, 3))
     paper = FullModel(hm)
     distil = FullModel(hm, objective="distil")
+    unfolded = FullModel(model=distil.model, objective="distil")  # same layers and weights
+    unfolded._views.folded_model = False  # maps_fn falls back to the activations . W[:, c]
     x = np.random.default_rng(0).random((batch, size, size, 3), dtype=np.float32)
     xt = tf.constant(x)
     classes = tf.fill([batch, 1], -1)
@@ -51,16 +59,23 @@ def main() -> None:
     head_half = ServingHeads(hm, heads=("cam", "guided_cam"))
     head_distil = ServingHeads(distil, heads=("cam", "high_res_cam"))
     head_paper = ServingHeads(paper, heads=("cam", "high_res_cam"))
+    head_unfolded = ServingHeads(unfolded, heads=("cam", "high_res_cam"))
     runs = {
         "classifier forward": lambda: forward(xt).numpy(),
         "generate_cams guided": lambda: hm.generate_cams(x, guided=True, batch_size=batch),
         "GuidedCAM": lambda: guided_method(x),
         "FullModel paper generate_cams": lambda: paper.generate_cams(x, batch_size=batch),
         "FullModel distil generate_cams": lambda: distil.generate_cams(x, batch_size=batch),
+        "FullModel distil generate_cams (unfolded)": lambda: unfolded.generate_cams(x, batch_size=batch),
         "export head cam+guided_cam (HalfModel)": lambda: head_half._compute_fn(xt, classes),
         "export head cam+high_res_cam (paper)": lambda: head_paper._compute_fn(xt, classes),
         "export head cam+high_res_cam (distil)": lambda: head_distil._compute_fn(xt, classes),
+        "export head cam+high_res_cam (distil, unfolded)": lambda: head_unfolded._compute_fn(xt, classes),
     }
+    if args.only:
+        runs = {
+            k: f for k, f in runs.items() if k == "classifier forward" or any(o in k for o in args.only)
+        }
     for fn in runs.values():  # trace and warm up
         fn()
     times = {name: [] for name in runs}

@@ -175,3 +175,46 @@ def test_guided_cam_export_head_equals_generate_cams(half, images):
     np.testing.assert_allclose(out["guided_cam"].numpy(), guided, atol=1e-4)
     np.testing.assert_array_equal(out["probabilities"].numpy(), probs)
     assert ServingHeads(half).heads == ("cam", "gradcam")  # the default export is unchanged
+
+
+def test_distil_folded_maps_equal_the_activation_maps(half, images):
+    """The distil path's maps_fn folds the class weights into its linear tail: the same maps as the
+    high-res activations dotted with W[:, c], for given and predicted classes, also at another size."""
+    from hrcam import ops
+
+    fm = FullModel(half, objective="distil")
+    assert fm._folded_parts() is not None and FullModel(half)._folded_parts() is None
+    smooth = fm.model.get_layer("tr_up_early")  # not the box initialisation: every offset matters
+    smooth.kernel.assign(np.random.RandomState(2).randn(*smooth.kernel.shape).astype(np.float32))
+    conv = fm.model.get_layer("high_res_conv")
+    conv.bias.assign(np.random.RandomState(3).randn(*conv.bias.shape).astype(np.float32))
+    x = tf.constant(images)
+    high, _, probs = fm.cam_model(x, training=False)
+    for classes in ([[0], [1], [2], [0], [1], [2]], [[-1, 1]] * 6):
+        cls = tf.constant(classes, tf.int32)
+        out = fm.maps_fn(x, cls)
+        expected = ops.class_activation_maps(high, fm.cam_kernel, fm._select(probs, cls)).numpy()
+        scale = np.abs(expected).max()
+        np.testing.assert_allclose(out["high_res_cam"].numpy() / scale, expected / scale, atol=1e-5)
+    big = tf.image.resize(x, (48, 40))
+    out = fm.maps_fn(big, tf.constant([[1]] * 6, tf.int32))["high_res_cam"]
+    assert out.shape == (6, 1, 48, 40)
+
+
+@pytest.mark.slow
+def test_distil_folded_export_head_matches_the_activation_maps(half, images, tmp_path):
+    """The folded maps survive a SavedModel export (reloaded and compared by ``verify``) and equal the
+    high-res activations dotted with W[:, c], min-max normalised as the head returns them."""
+    from hrcam import ops
+    from hrcam.export import export_saved_model
+
+    fm = FullModel(half, objective="distil")
+    smooth = fm.model.get_layer("tr_up_early")
+    smooth.kernel.assign(np.random.RandomState(4).randn(*smooth.kernel.shape).astype(np.float32))
+    path = export_saved_model(fm, tmp_path, "distil", heads="cam,high_res_cam", warmup=False, verify=True)
+    loaded = tf.saved_model.load(str(path.path))
+    out = loaded.signatures["explain"](images=tf.constant(images), class_index=tf.fill([6], 1))
+    high, _, _ = fm.cam_model(tf.constant(images), training=False)
+    expected = ops.class_activation_maps(high, fm.cam_kernel, tf.fill([6, 1], 1))[:, 0].numpy()
+    lo, hi = expected.min(axis=(1, 2), keepdims=True), expected.max(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(out["high_res_cam"].numpy(), (expected - lo) / (hi - lo), atol=1e-4)

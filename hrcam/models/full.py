@@ -20,7 +20,7 @@ from hrcam.models.densenet_fcn import (
 from hrcam.models.half import HalfModel
 from hrcam.models.layers import LAYERS, add_cam_head, high_res_layer
 
-__all__ = ["FullModel", "OBJECTIVES", "EXPANSIONS", "check_weights"]
+__all__ = ["FullModel", "OBJECTIVES", "EXPANSIONS", "check_weights", "folded_class_maps"]
 
 OBJECTIVES = ("reconstruct", "align", "distil")
 #: the expansion path each objective trains: the paper's transposed convolutions, or resize + convolution
@@ -87,6 +87,49 @@ def check_weights(a: Any, b: Any, skip_batchnorm: bool = False) -> list[str]:
         if len(wa) != len(wb) or any(x.shape != y.shape or not np.array_equal(x, y) for x, y in zip(wa, wb)):
             differing.append(layer.name)
     return differing
+
+
+def folded_class_maps(
+    pre: tf.Tensor, smooth_kernel: Any, dense_kernel: Any, classes: tf.Tensor, resize: Any = None
+) -> tf.Tensor:
+    """``smooth(resize(pre)) . W[:, c]`` with the class weights folded in before the resize (exact).
+
+    ``smooth`` is a linear KxK convolution (stride 1, 'same' zero padding, no bias) and ``resize`` a
+    per-channel linear resize, so for each kernel offset o: ``shift_o(resize(pre)) . (S_o W[:, c]) =
+    shift_o(resize(pre . (S_o W[:, c])))``. The resize and the shifted sum then run on K*K maps per
+    requested class instead of the K-channel activations, and the (K -> K) convolution at full
+    resolution is gone.
+
+    Args:
+        pre: (B, h, w, K) activations before the resize.
+        smooth_kernel: (kh, kw, K, K) kernel of the smoothing convolution (kh, kw odd).
+        dense_kernel: (K, C) Dense kernel after the pooling.
+        classes: (B, k) int class indices.
+        resize: a per-channel linear resize layer (B, h, w, n) -> (B, H, W, n), or None (H, W = h, w).
+
+    Returns:
+        (B, k, H, W) float32 raw class maps.
+    """
+    pre = tf.cast(pre, tf.float32)
+    smooth_kernel = tf.cast(smooth_kernel, tf.float32)
+    kh, kw = int(smooth_kernel.shape[0]), int(smooth_kernel.shape[1])
+    weights = tf.gather(tf.transpose(tf.cast(dense_kernel, tf.float32)), classes)  # (B, k, K)
+    v = tf.einsum("yxio,bko->bkyxi", smooth_kernel, weights)  # (B, k, kh, kw, K)
+    proj = tf.einsum("bhwi,bkyxi->bhwkyx", pre, v)  # (B, h, w, k, kh, kw)
+    shape = tf.shape(proj)
+    n = shape[3] * kh * kw
+    proj = tf.reshape(proj, tf.stack([shape[0], shape[1], shape[2], n]))
+    up = tf.cast(resize(proj), tf.float32) if resize is not None else proj
+    up_shape = tf.shape(up)
+    up = tf.reshape(up, tf.stack([up_shape[0], up_shape[1], up_shape[2], shape[3], kh * kw]))
+    ph, pw = (kh - 1) // 2, (kw - 1) // 2
+    padded = tf.pad(up, [[0, 0], [ph, ph], [pw, pw], [0, 0], [0, 0]])
+    height, width = up_shape[1], up_shape[2]
+    total = 0.0
+    for i in range(kh):  # out[y, x] = sum_ij in[y + i - ph, x + j - pw] . (S_ij W[:, c]): cross-correlation
+        for j in range(kw):
+            total = total + padded[:, i : i + height, j : j + width, :, i * kw + j]
+    return tf.transpose(total, [0, 3, 1, 2])
 
 
 @keras.saving.register_keras_serializable(package="hrcam")
@@ -213,17 +256,59 @@ class FullModel(CamModelBase, keras.Model):
             self.model.output[LAYERS.probabilities],
         ]
 
+    def _folded_parts(self) -> tuple[keras.Model, Any, Any] | None:
+        """For the resize expansion path (``distil``), whose last steps are linear (``high_res_conv`` ->
+        bilinear ``high_res_resize`` -> ``tr_up_early`` smoothing convolution, no bias): (images -> [the
+        ``high_res_conv`` output (B, h', w', K), low-res activations, probabilities], the resize layer or
+        None, the smoothing layer). None when the graph is not of that form (the paper's path)."""
+        if self.expansion != "resize":
+            return None
+
+        def build():
+            smooth = high_res_layer(self.model)
+            conv = self.model.get_layer("high_res_conv")
+            names = {layer.name for layer in self.model.layers}
+            resize = self.model.get_layer("high_res_resize") if "high_res_resize" in names else None
+            kh, kw = smooth.kernel_size
+            linear = (
+                isinstance(smooth, keras.layers.Conv2D)
+                and smooth.activation is keras.activations.linear
+                and not smooth.use_bias
+                and smooth.padding == "same"
+                and tuple(smooth.strides) == (1, 1)
+                and tuple(smooth.dilation_rate) == (1, 1)
+                and kh % 2 == 1
+                and kw % 2 == 1
+                and smooth.input is (resize.output if resize is not None else conv.output)
+            )
+            if not linear:
+                return False
+            outputs = [conv.output, *self._cam_outputs()[1:]]
+            return keras.Model(self.model.inputs[0], outputs), resize, smooth
+
+        parts = self._view("folded_model", build)
+        return parts or None
+
     def maps_fn(self, images: tf.Tensor, classes: tf.Tensor) -> dict[str, tf.Tensor]:
         """Traceable core: images (B, H', W', C) float32 [0, 1], classes (B, k) int32 (-1 = predicted).
 
         Returns ``probabilities`` (B, C), ``classes`` (B, k), raw ``cam`` (B, k, h, w) and raw
-        ``high_res_cam`` (B, k, H', W') at the request's resolution.
+        ``high_res_cam`` (B, k, H', W') at the request's resolution. On the resize expansion path the
+        class weights are folded into its linear tail (:func:`folded_class_maps`): the same maps as
+        ``cam_model``'s activations dotted with ``W[:, c]``, without the (B, H, W, K) smoothing convolution.
         """
         size = tf.shape(images)[1:3]
-        high, low, probs = self.cam_model(self._resize_in(images), training=False)
-        classes = self._select(probs, classes)
         kernel = self.cam_kernel
-        high_cam = ops.class_activation_maps(high, kernel, classes)
+        folded = self._folded_parts()
+        if folded is not None:
+            model, resize, smooth = folded
+            pre, low, probs = model(self._resize_in(images), training=False)
+            classes = self._select(probs, classes)
+            high_cam = folded_class_maps(pre, smooth.kernel, kernel, classes, resize)
+        else:
+            high, low, probs = self.cam_model(self._resize_in(images), training=False)
+            classes = self._select(probs, classes)
+            high_cam = ops.class_activation_maps(high, kernel, classes)
         if images.shape[1] != high_cam.shape[2] or images.shape[2] != high_cam.shape[3]:
             b_k = tf.shape(high_cam)[:2]
             flat = tf.reshape(high_cam, tf.concat([[-1], tf.shape(high_cam)[2:]], 0))[..., None]
