@@ -19,7 +19,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-METHODS = ["cam", "gradcam", "gradcam++", "layercam", "scorecam", "gradients", "smoothgrad", "ig", "hrcam"]
+METHODS = [
+    *("cam", "gradcam", "gradcam++", "layercam", "scorecam", "gradients", "smoothgrad", "ig"),
+    *("hrcam", "hrcam-guided"),
+]
 
 
 def main() -> None:

@@ -43,6 +43,24 @@ def test_hrcam_sources_and_random_copy(model_files):
     )
 
 
+def test_hrcam_guided_source_on_half_and_full_model(model_files):
+    _, _, hm, fm = model_files
+    from hrcam.evaluation.scoring import method_maps
+
+    x = np.random.RandomState(1).rand(3, 32, 32, 3).astype(np.float32)
+    src = method_source(hm, "hrcam_guided")
+    assert src.name == "HR-CAM guided"
+    probs, guided = src(x)
+    _, low = method_source(hm, "hrcam-low")(x)
+    assert guided.shape == (3, 32, 32) and np.isfinite(guided).all()
+    np.testing.assert_allclose(guided, method_maps("guided", hm, x, np.argmax(probs, -1)), atol=1e-6)
+    assert not np.allclose(guided, low, atol=1e-3)  # edge-aware, not the plain up-sampling
+    # the FullModel's CAM head is the HalfModel's: the same guided maps, and a random copy runs it too
+    np.testing.assert_allclose(method_source(fm, "hrcam-guided")(x)[1], guided, atol=1e-5)
+    _, rand = src.on(random_copy(hm))(x)
+    assert rand.shape == guided.shape and not np.allclose(rand, guided, atol=1e-3)
+
+
 @pytest.mark.slow
 def test_evaluate_saliency_cli_writes_table_json_and_figures(model_files, tmp_path, capsys):
     half, full, _, _ = model_files
