@@ -9,7 +9,9 @@ batches, plus the originals: 49 maps per image) without model perturbations; ``d
 curves with ``--steps`` steps (2 (steps + 1) forward passes per image). Ratios: ``cose / method`` (the cost of
 COSE in Grad-CAM runs), ``cose / (49 method)`` (the overhead per map: 1 = the transforms, inverse warps
 and SSIM cost nothing), ``cose_maps_fraction`` (time inside the map source), and the same for deletion /
-insertion. Prints JSON.
+insertion. The method is timed ``--method-repeats`` times before COSE and as often again after deletion /
+insertion; the ratios use the median of those runs (a shared machine's load drifts during a long COSE run; a
+minimum over a few seconds would catch a quiet moment that the COSE run never had). Prints JSON.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=2, help="timed runs of COSE, deletion / insertion")
+    ap.add_argument("--method-repeats", type=int, default=3, help="timed runs of the method alone")
     args = ap.parse_args()
 
     import keras
@@ -53,15 +56,15 @@ def main() -> None:
     probs, maps = source(x[: args.batch_size])  # warm up
     labels = np.argmax(np.concatenate([prob(x[i : i + 256]) for i in range(0, len(x), 256)]), -1)
 
-    def best(fn):
+    def timed(fn, repeats=args.repeats):
         times = []
-        for _ in range(args.repeats):
+        for _ in range(repeats):
             t0 = time.perf_counter()
             out = fn()
             times.append(time.perf_counter() - t0)
-        return min(times), out
+        return times, out
 
-    t_method, (_, maps) = best(lambda: source(x))
+    method_times, (_, maps) = timed(lambda: source(x), args.method_repeats)
     plan = transform_plan()
     maps_per_image = 1 + len(plan)
 
@@ -71,10 +74,13 @@ def main() -> None:
         return source.seconds
 
     cose_table(source, x[:8], labels[:8], batch_size=args.batch_size)  # trace every transform once
-    t_cose, maps_seconds = best(run_cose)
-    t_di, _ = best(
+    load_start = open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else None
+    cose_times, maps_seconds = timed(run_cose)
+    di_times, _ = timed(
         lambda: deletion_insertion(prob, x, maps, labels, steps=args.steps, batch_size=args.batch_size)
     )
+    method_times += timed(lambda: source(x), args.method_repeats)[0]
+    t_method, t_cose, t_di = float(np.median(method_times)), min(cose_times), min(di_times)
     result = {
         "model": args.model or "HalfModel 64x64 (untrained)",
         "method": source.name,
@@ -82,17 +88,21 @@ def main() -> None:
         "transform_runs_per_image": len(plan),
         "pairs_per_image": 13 * 6,
         "seconds_method": t_method,
+        "seconds_method_runs": method_times,
         "seconds_cose": t_cose,
         "seconds_deletion_insertion": t_di,
         "ratio_cose_to_method": t_cose / t_method,
         "ratio_cose_per_map": t_cose / (maps_per_image * t_method),
-        "cose_maps_fraction": maps_seconds / t_cose,
+        "cose_maps_fraction": maps_seconds / cose_times[-1],  # of the last run
         "ratio_deletion_insertion_to_method": t_di / t_method,
         "deletion_insertion_forward_passes_per_image": 2 * (args.steps + 1),
         "steps": args.steps,
+        "repeats": args.repeats,
+        "method_repeats": args.method_repeats,
         "batch_size": args.batch_size,
         "cpu_count": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
+        "loadavg_start": load_start,
         "loadavg": open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else None,
     }
     print(json.dumps(result, indent=2))

@@ -19,7 +19,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-METHODS = ["cam", "gradcam", "gradcam++", "layercam", "scorecam", "gradients", "smoothgrad", "ig", "hrcam"]
+METHODS = [
+    *("cam", "gradcam", "gradcam++", "layercam", "scorecam", "gradients", "smoothgrad", "ig"),
+    *("hrcam", "hrcam-guided"),
+]
 
 
 def main() -> None:
@@ -34,6 +37,7 @@ def main() -> None:
     ap.add_argument("--ig-steps", type=int, default=16)
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--bootstrap", type=int, default=0, help="bootstrap draws over images (COSE interval)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
@@ -66,6 +70,7 @@ def main() -> None:
         steps=args.steps,
         batch_size=args.batch_size,
         method_options={"smoothgrad": {"n_samples": args.smoothgrad_samples}, "ig": {"steps": args.ig_steps}},
+        bootstrap=args.bootstrap,
         log=lambda s: print(s, flush=True),
     )
     extra = {
@@ -78,6 +83,11 @@ def main() -> None:
     }
     paths = write_report(rows, args.out, extra)
     print("\n".join(format_rows(rows)))
+    for r in rows:
+        if "cose_ci" in r:
+            lo, hi = r["cose_ci"]
+            ci = f"{100 * lo:.1f}-{100 * hi:.1f}"
+            print(f"{r['method']}: COSE {100 * r['cose']:.1f} (95% bootstrap over images: {ci})")
     summary = {k: extra[k] for k in ("data", "seconds", "loadavg")}
     print(json.dumps({"written": [str(p) for p in paths], **summary}))
 

@@ -14,6 +14,7 @@ from hrcam.evaluation.cose import (
     PHOTOMETRIC,
     TRANSFORMS,
     apply_transform,
+    cose_bootstrap,
     cose_summary,
     cose_table,
     deletion_insertion,
@@ -207,6 +208,37 @@ def test_consistency_fidelity_split_on_a_hand_made_table():
     assert s["fidelity_model"] == pytest.approx(0.15)  # the still-correct perturbation is left out
     assert s["cose_geometric"] == pytest.approx(math.sqrt((0.9 * 6 + 0.7) / 7 * (1 - (3 + 0.3) / 8)))
     assert s["n_consistency"] == 13 and s["n_fidelity"] == 14 and s["n_nan"] == 1
+
+
+def test_bootstrap_draws_equal_the_summary_of_the_resampled_table():
+    rng = np.random.RandomState(3)
+    n_img, per = 7, 5
+    rows = {
+        "image": np.repeat(np.arange(n_img), per),
+        "transform": ["rotate"] * (n_img * per),
+        "kind": rng.choice(["geometric", "photometric", "model"], n_img * per),
+        "correct": rng.rand(n_img * per) > 0.4,
+        "ssim": rng.rand(n_img * per),
+        "weight": rng.choice([1, 6], n_img * per),
+    }
+    rows["kind"][rows["kind"] == "model"] = "photometric"  # keep C pairs in every draw
+    rows["ssim"][4] = float("nan")
+    boot = cose_bootstrap(rows, n_boot=50, seed=11)
+    draws = np.random.default_rng(11).integers(0, n_img, size=(50, n_img))
+    for i in (0, 1, 17):
+        take = np.concatenate([np.flatnonzero(rows["image"] == j) for j in draws[i]])
+        resampled = {k: np.asarray(v)[take] for k, v in rows.items()}
+        assert boot["cose_draws"][i] == pytest.approx(cose_summary(resampled)["cose"], rel=1e-9)
+    lo, hi = boot["cose_ci"]
+    assert lo < cose_summary(rows)["cose"] < hi and hi - lo > 0.01
+    pattern = np.tile([1, 0, 1, 1, 1], n_img) > 0
+    same = dict(rows, ssim=np.where(pattern, 0.8, 0.2), correct=pattern)
+    lo, hi = cose_bootstrap(same, n_boot=20)["cose_ci"]  # identical images: no spread
+    assert lo == pytest.approx(hi) == pytest.approx(math.sqrt(0.8 * 0.8))
+    with pytest.raises(ValueError, match="n_boot"):
+        cose_bootstrap(rows, n_boot=0)
+    with pytest.raises(ValueError, match="level"):
+        cose_bootstrap(rows, level=1.0)
 
 
 def test_bad_input_fails_clearly():

@@ -43,6 +43,42 @@ def test_hrcam_sources_and_random_copy(model_files):
     )
 
 
+def test_hrcam_guided_source_on_half_and_full_model(model_files):
+    _, _, hm, fm = model_files
+    from hrcam.evaluation.scoring import method_maps
+
+    x = np.random.RandomState(1).rand(3, 32, 32, 3).astype(np.float32)
+    src = method_source(hm, "hrcam_guided")
+    assert src.name == "HR-CAM guided"
+    probs, guided = src(x)
+    _, low = method_source(hm, "hrcam-low")(x)
+    assert guided.shape == (3, 32, 32) and np.isfinite(guided).all()
+    np.testing.assert_allclose(guided, method_maps("guided", hm, x, np.argmax(probs, -1)), atol=1e-6)
+    assert not np.allclose(guided, low, atol=1e-3)  # edge-aware, not the plain up-sampling
+    # the FullModel's CAM head is the HalfModel's: the same guided maps, and a random copy runs it too
+    np.testing.assert_allclose(method_source(fm, "hrcam-guided")(x)[1], guided, atol=1e-5)
+    _, rand = src.on(random_copy(hm))(x)
+    assert rand.shape == guided.shape and not np.allclose(rand, guided, atol=1e-3)
+
+
+def test_evaluate_methods_adds_bootstrap_intervals(model_files):
+    from hrcam.evaluation.cose.report import evaluate_methods
+
+    _, _, hm, _ = model_files
+    x = np.random.RandomState(2).rand(6, 32, 32, 3).astype(np.float32)
+    y = np.argmax(hm.predict_proba(x), -1)  # every image counts
+    kw = dict(transforms=["flip_lr", "brightness"], magnitudes=[0.5], steps=2, batch_size=8)
+    rows = evaluate_methods(
+        {"m": hm}, x, y, ["gradcam", "hrcam-low"], perturbations={"m": {"random": random_copy(hm)}},
+        bootstrap=40, **kw,
+    )  # fmt: skip
+    for r in rows:
+        lo, hi = r["cose_ci"]
+        assert len(r["cose_draws"]) == 40 and lo <= hi
+        assert r["consistency_ci"][0] <= r["consistency"] <= r["consistency_ci"][1]
+    assert "cose_ci" not in evaluate_methods({"m": hm}, x, y, ["gradcam"], **kw)[0]
+
+
 @pytest.mark.slow
 def test_evaluate_saliency_cli_writes_table_json_and_figures(model_files, tmp_path, capsys):
     half, full, _, _ = model_files

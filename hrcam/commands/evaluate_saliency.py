@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAME",
         help="a map source (repeatable): any hrcam.saliency method (cam, gradcam, gradcam++, layercam, "
-        "scorecam, gradients, smoothgrad, ig, ...), hrcam (a FullModel's high-res maps) or hrcam-low",
+        "scorecam, gradients, smoothgrad, ig, ...), hrcam (a FullModel's high-res maps), hrcam-low (the CAM "
+        "head, up-sampled) or hrcam-guided (its image-guided up-sampling)",
     )
     g.add_argument("--n-images", type=int, default=64, help="images evaluated (the first N of the split)")
     g.add_argument(

@@ -24,6 +24,7 @@ from hrcam.evaluation.cose.faithfulness import (
 from hrcam.evaluation.cose.metric import (
     KINDS,
     CoseTable,
+    cose_bootstrap,
     cose_summary,
     cose_table,
     transform_plan,
@@ -62,6 +63,7 @@ __all__ = [
     "CoseTable",
     "cose_table",
     "cose_summary",
+    "cose_bootstrap",
     "transform_plan",
     "transformed_maps",
     "MapSource",

@@ -29,7 +29,15 @@ from hrcam.evaluation.cose.sources import MapSource
 from hrcam.evaluation.cose.ssim import masked_ssim
 from hrcam.evaluation.cose.warps import inverse_warp, validity_mask
 
-__all__ = ["CoseTable", "cose_table", "cose_summary", "transform_plan", "transformed_maps", "KINDS"]
+__all__ = [
+    "CoseTable",
+    "cose_table",
+    "cose_summary",
+    "cose_bootstrap",
+    "transform_plan",
+    "transformed_maps",
+    "KINDS",
+]
 
 KINDS = ("geometric", "photometric", "model")
 
@@ -145,6 +153,47 @@ def cose_summary(table: CoseTable | Mapping[str, Sequence[Any]]) -> dict[str, fl
         else float("nan")
     )
     return out
+
+
+def cose_bootstrap(
+    table: CoseTable | Mapping[str, Sequence[Any]], n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> dict[str, Any]:
+    """Bootstrap over images: C, F and COSE recomputed with the images drawn with replacement.
+
+    The draws depend only on ``seed`` and the table's image ids, so two methods evaluated on the same correct
+    images get the same draws: ``a["cose_draws"] - b["cose_draws"]`` is a paired bootstrap of the difference.
+
+    Returns:
+        ``consistency_ci`` / ``fidelity_ci`` / ``cose_ci`` (``[lo, hi]`` percentile interval at ``level``;
+        NaN-free draws only) and ``cose_draws`` (n_boot,) float64 (NaN where a draw has no C or F pairs).
+    """
+    t = table if isinstance(table, CoseTable) else CoseTable.from_rows(table)
+    if not isinstance(n_boot, int | np.integer) or n_boot < 1:
+        raise ValueError(f"`n_boot` must be a positive int, got {n_boot!r}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"`level` must be in (0, 1), got {level}")
+    ids, row_image = np.unique(t.image, return_inverse=True)
+    if len(ids) == 0:
+        raise ValueError("the table has no rows to bootstrap")
+    draws = np.random.default_rng(seed).integers(0, len(ids), size=(n_boot, len(ids)))
+    counts = np.stack([np.bincount(d, minlength=len(ids)) for d in draws])  # (n_boot, n_images)
+    w = counts[:, row_image] * (t.weight * np.isfinite(t.ssim))[None]  # (n_boot, n_rows)
+    ssim = np.nan_to_num(t.ssim)
+
+    def mean(keep: np.ndarray) -> np.ndarray:
+        total = w[:, keep].sum(1).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(total > 0, (w[:, keep] * ssim[keep]).sum(1) / total, np.nan)
+
+    c, f = mean(np.isin(t.kind, ("geometric", "photometric")) & t.correct), mean(~t.correct)
+    cose = np.sqrt(np.clip(c, 0, None) * np.clip(1.0 - f, 0, None))
+    q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
+
+    def ci(v: np.ndarray) -> list[float]:
+        v = v[np.isfinite(v)]
+        return [float(x) for x in np.percentile(v, q)] if len(v) else [float("nan")] * 2
+
+    return {"consistency_ci": ci(c), "fidelity_ci": ci(f), "cose_ci": ci(cose), "cose_draws": cose}
 
 
 def _combine(c: float, f: float) -> float:

@@ -18,7 +18,7 @@ import numpy as np
 
 from hrcam.evaluation.cose import transforms as T
 from hrcam.evaluation.cose.faithfulness import deletion_insertion, masked_saliency_score
-from hrcam.evaluation.cose.metric import cose_summary, cose_table, transformed_maps
+from hrcam.evaluation.cose.metric import cose_bootstrap, cose_summary, cose_table, transformed_maps
 from hrcam.evaluation.cose.sources import MapSource, method_source, probability_fn
 
 __all__ = ["evaluate_methods", "cose_heatmap", "transforms_figure", "format_rows", "TABLE_COLUMNS"]
@@ -51,6 +51,7 @@ def evaluate_methods(
     baseline: str = "blur",
     batch_size: int = 32,
     method_options: Mapping[str, Mapping[str, Any]] | None = None,
+    bootstrap: int = 0,
     log: Any = None,
 ) -> list[dict[str, Any]]:
     """One result row per (model, method).
@@ -62,6 +63,9 @@ def evaluate_methods(
         perturbations: ``{model name: {perturbation name: model}}`` (random copy, checkpoints).
         steps, baseline: deletion / insertion settings.
         method_options: ``{method: {option: value}}`` passed to the saliency method.
+        bootstrap: draws of :func:`~hrcam.evaluation.cose.metric.cose_bootstrap` over the correct images
+            (0: none); adds ``consistency_ci``, ``fidelity_ci``, ``cose_ci`` and ``cose_draws`` (a list; the
+            same draws for every method on the same correct images, so differences are paired).
         log: ``log(str)`` progress callback.
 
     Returns:
@@ -92,6 +96,9 @@ def evaluate_methods(
             )
             row: dict[str, Any] = {"model": model_name, "method": source.name}
             row.update(cose_summary(table))
+            if bootstrap and len(table):
+                boot = cose_bootstrap(table, n_boot=bootstrap)
+                row.update({**boot, "cose_draws": boot["cose_draws"].tolist()})
             keep = info["correct_index"]
             row.update({k: info[k] for k in ("n_images", "n_correct", "accuracy", "skipped_perturbations")})
             row["seconds_per_image"] = source.seconds / max(source.images_seen, 1)

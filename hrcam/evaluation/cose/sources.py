@@ -2,7 +2,8 @@
 
 :class:`MapSource` wraps every :mod:`hrcam.saliency` method (by name, on any Keras classifier), HR-CAM's own
 maps (``"hrcam"`` / ``"hrcam-high"``: a FullModel's high-resolution CAM, ``"hrcam-low"``: the CAM head's
-feature-resolution map, up-sampled), or any function ``fn(images) -> (probs, maps)``. A source can be rebuilt
+feature-resolution map, up-sampled, ``"hrcam-guided"``: that map's image-guided up-sampling,
+:mod:`hrcam.guided`), or any function ``fn(images) -> (probs, maps)``. A source can be rebuilt
 on another model with :meth:`MapSource.on` (the same method on a randomly initialised copy or on a checkpoint:
 COSE's model perturbations); :func:`random_copy` makes the randomly initialised copy.
 """
@@ -22,7 +23,14 @@ from hrcam.ops import to_numpy
 __all__ = ["MapSource", "method_source", "function_source", "random_copy", "probability_fn", "HRCAM_SOURCES"]
 
 MapFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-HRCAM_SOURCES = ("hrcam", "hrcam-high", "hrcam-low")
+HRCAM_SOURCES = ("hrcam", "hrcam-high", "hrcam-low", "hrcam-guided")
+_HRCAM_LABELS = {
+    "hrcam": "HR-CAM",
+    "hrcam-high": "HR-CAM",
+    "hrcam-low": "HR-CAM low",
+    "hrcam-guided": "HR-CAM guided",
+}
+_HRCAM_KEYS = {"hrcam": "hrcam", "hrcam-high": "hrcam", "hrcam-low": "cam", "hrcam-guided": "guided"}
 
 
 class MapSource:
@@ -96,9 +104,9 @@ def _hrcam_fn(model: Any, which: str, batch_size: int) -> MapFn:
     if which in ("hrcam", "hrcam-high") and not isinstance(model, FullModel):
         raise ValueError(
             f"method {which!r} needs a FullModel (HR-CAM's high-resolution maps); a HalfModel has only "
-            "'hrcam-low' (its CAM head)"
+            "'hrcam-low' (its CAM head) and 'hrcam-guided'"
         )
-    key = "cam" if which == "hrcam-low" else "hrcam"
+    key = _HRCAM_KEYS[which]
 
     def fn(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         probs = model.predict_proba(x, batch_size=batch_size)
@@ -118,8 +126,7 @@ def method_source(model: Any, method: str, batch_size: int = 32, **kwargs: Any) 
         raise TypeError(f"`method` must be a method name, got {type(method).__name__}")
     key = method.lower().replace("_", "-")
     if key in HRCAM_SOURCES:
-        label = {"hrcam": "HR-CAM", "hrcam-high": "HR-CAM", "hrcam-low": "HR-CAM low"}[key]
-        return MapSource(label, model, lambda m: _hrcam_fn(m, key, batch_size))
+        return MapSource(_HRCAM_LABELS[key], model, lambda m: _hrcam_fn(m, key, batch_size))
     from hrcam.saliency import get
 
     cls = get(method)
