@@ -6,6 +6,7 @@ the same shards; :func:`image_batches` decodes one shard's items into uint8 batc
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -108,6 +109,25 @@ def _encoded_records(items: list[Item]) -> dict[int, bytes]:
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _decoder(size: tuple[int, int]):
+    """``(path, encoded) -> (H, W, 3) uint8``: the file at ``path``, or ``encoded`` when ``path`` is empty.
+    One traced function per size and process: ``Dataset.map`` would otherwise trace the decoding graph
+    again for every shard (about a second each on this machine)."""
+    import tensorflow as tf
+
+    from hrcam.data.images import decode_image_bytes
+
+    spec = tf.TensorSpec([], tf.string)
+
+    @tf.function(input_signature=[spec, spec], autograph=False)
+    def decode(path: tf.Tensor, raw: tf.Tensor) -> tf.Tensor:
+        raw = tf.cond(tf.equal(path, ""), lambda: raw, lambda: tf.io.read_file(path))
+        return decode_image_bytes(raw, size)
+
+    return decode
+
+
 def image_batches(
     items: list[Item], size: tuple[int, int], batch_size: int, prefetch: int = 2
 ) -> Iterator[np.ndarray]:
@@ -119,8 +139,6 @@ def image_batches(
     """
     import tensorflow as tf
 
-    from hrcam.data.images import decode_image_bytes
-
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
     if not items:
@@ -128,14 +146,9 @@ def image_batches(
     encoded = _encoded_records(items)
     paths = [it.path if it.index < 0 else "" for it in items]
     data = [encoded.get(k, b"") for k in range(len(items))]
-
-    def decode(path: tf.Tensor, raw: tf.Tensor) -> tf.Tensor:
-        raw = tf.cond(tf.equal(path, ""), lambda: raw, lambda: tf.io.read_file(path))
-        return decode_image_bytes(raw, size)
-
     ds = (
         tf.data.Dataset.from_tensor_slices((paths, data))
-        .map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .map(_decoder(tuple(size)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .batch(batch_size)
         .prefetch(prefetch)
     )
