@@ -32,7 +32,8 @@ STAGE = "casm"
 
 class PoolCallback(keras.callbacks.Callback):
     """Before each batch: pick the classifier for the masked images (loads a snapshot into the confuser);
-    after it: store a snapshot when one is due (see :class:`hrcam.casm.pool.ClassifierPool`)."""
+    after it: store a snapshot when one is due (see :class:`hrcam.casm.pool.ClassifierPool`). Under a
+    multi-worker strategy every worker's pool has the same seed, so all workers pick the same step."""
 
     def __init__(self, trainer, pool: ClassifierPool):
         super().__init__()
