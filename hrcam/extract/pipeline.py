@@ -75,8 +75,9 @@ class ShardWorker:
         records = []
         # Decoding runs ahead in tf.data's threads (prefetch) while the engine computes the current batch.
         batches = image_batches(items, self.engine.input_size, self.batch_size)
-        for start, images in zip(range(0, len(items), self.batch_size), batches):
-            chunk = items[start : start + self.batch_size]
+        start = 0
+        for images in batches:
+            chunk, start = items[start : start + len(images)], start + len(images)
             probs, classes, maps = self.engine(images)
             if self.size is not None:
                 maps = {m: resize_maps(v, (self.size, self.size)) for m, v in maps.items()}
