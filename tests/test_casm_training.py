@@ -164,3 +164,50 @@ def test_cli_score_casm_and_evaluate_masks(tmp_path, capsys):
     assert top1["masked_out"]["top1"] == top1["inpainted"]["top1"]  # nothing left to inpaint from
     assert (tmp_path / "out" / "masks_top1.png").is_file() and (tmp_path / "out" / "figure2_m.png").is_file()
     assert main(["score", "--method", "casm", *common]) == 2  # no --masker: a clear error
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_interrupted_and_resumed_equals_one_device(tmp_path):
+    """MirroredStrategy over 2 logical CPUs (global batch 16, 8 per replica, pool on), stopped after epoch 1
+    and resumed under the strategy: the masker and classifier weights equal a one-device run on the same
+    global batches (1e-5, as tests/test_distribute.py), with the same pool and step counts. A subprocess:
+    logical devices must be configured before TensorFlow starts."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    worker = repo / "tests" / "data" / "casm_distributed_worker.py"
+    out = tmp_path / "out.npz"
+    proc = subprocess.run(
+        [sys.executable, str(worker), str(tmp_path), str(out)], env=env, capture_output=True, text=True,
+        timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resuming at epoch 2/2" in proc.stdout
+    runs = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert runs["first"]["epochs_trained"] == 1 and runs["resumed"]["epochs_trained"] == 2
+    assert runs["resumed"]["replicas"] == 2 and runs["reference"]["replicas"] == 1
+    same = ("steps", "classifier_steps", "pool_size", "pool_stored")
+    assert {k: runs["resumed"][k] for k in same} == {k: runs["reference"][k] for k in same}
+    d = np.load(out)
+    n = len([k for k in d.files if k.startswith("m")])
+    assert n > 20 and n == len([k for k in d.files if k.startswith("r")])
+    assert max(float(np.abs(d[f"m{i}"] - d[f"r{i}"]).max()) for i in range(n)) < 1e-5
+    assert any(float(np.abs(d[f"m{i}"]).max()) > 0 for i in range(n))
+
+
+def test_casm_strategy_names_are_checked(tmp_path, capsys):
+    from hrcam.cli import main
+
+    with pytest.raises(ValueError, match="strategy"):
+        load_casm_config("casm-synthetic", ["train.strategy=horovod"])
+    with pytest.raises(ValueError, match="mixed_precision is not supported"):
+        load_casm_config("casm-synthetic", ["train.mixed_precision=true"])
+    assert load_casm_config("casm-synthetic", ["train.strategy=mirrored"]).train.strategy == "mirrored"
+    with pytest.raises(SystemExit):
+        main(["train-casm", "--strategy", "nccl"])
+    assert "invalid choice: 'nccl'" in capsys.readouterr().err

@@ -169,3 +169,35 @@ def test_extract_from_a_saved_model_export_equals_the_keras_file(tmp_path, tiny_
         assert saved[k]["class"] == r["class"]
         for m in ("cam", "gradcam"):
             np.testing.assert_allclose(saved[k]["maps"][m], r["maps"][m], atol=2e-3)  # float16 storage
+
+
+def test_image_batches_read_files_and_tfrecords_in_order(tmp_path):
+    """Image files and TFRecord records (out of record order, another size: resized) in one prefetched
+    pipeline: the batches hold the items in order, equal to the files decoded by load_image_files."""
+    import cv2
+    import tensorflow as tf
+
+    from hrcam.data.images import load_image_files
+    from hrcam.extract.sources import image_batches, list_items
+
+    _write_images(tmp_path / "images", 7)
+    rng = np.random.default_rng(1)
+    record_file, big = tmp_path / "more.tfrecord", tmp_path / "big"
+    big.mkdir()
+    with tf.io.TFRecordWriter(str(record_file)) as writer:
+        for i in range(5):
+            cv2.imwrite(str(big / f"{i}.png"), rng.integers(0, 256, (40, 48, 3), dtype=np.uint8))
+            data, name = (big / f"{i}.png").read_bytes(), f"r/{4 - i}".encode()
+            feats = {
+                "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[data])),
+                "image/id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[name])),
+            }
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString())
+    items = list_items([tmp_path / "images", record_file])
+    batches = list(image_batches(items, (32, 32), 4))
+    assert [b.shape for b in batches] == [(4, 32, 32, 3)] * 3
+    files = [it.path if it.index < 0 else str(big / f"{it.index}.png") for it in items]
+    assert [it.id for it in items][-5:] == [f"r/{i}" for i in range(5)]  # sorted ids: records 4, 3, ... 0
+    np.testing.assert_array_equal(np.concatenate(batches), load_image_files(files, 32))
+    with pytest.raises(ValueError, match="batch_size"):
+        next(image_batches(items, (32, 32), 0))

@@ -95,7 +95,10 @@ class MaskerConfig:
 
 @dataclass
 class CasmTrainConfig:
-    """The objective and its optimisation ([casme:train.py] defaults, scaled down in the presets)."""
+    """The objective and its optimisation ([casme:train.py] defaults, scaled down in the presets).
+
+    ``strategy`` / ``jit_compile``: as :class:`hrcam.config.TrainConfig` (``data.batch_size`` is the global
+    batch, split over the replicas)."""
 
     epochs: int = 10
     steps_per_epoch: int | None = None
@@ -115,9 +118,20 @@ class CasmTrainConfig:
     checkpoint_every: int = 50
     example_images: int = 4
     seed: int = 0
+    strategy: str = "default"  # tf.distribute: default, mirrored, multiworker, tpu (hrcam.training.strategy)
+    mixed_precision: bool = False  # refused: the CASM step has no loss scaling
+    jit_compile: bool = False  # XLA for the train step (slower on CPU)
 
     def __post_init__(self) -> None:
+        from hrcam.training.strategy import check_strategy_name
+
         s = "train"
+        check_strategy_name(self.strategy)
+        if self.mixed_precision:
+            raise ValueError(
+                f"{s}.mixed_precision is not supported by the CASM trainer (its two optimizers apply "
+                "their gradients without loss scaling); train in float32"
+            )
         if isinstance(self.hp, bool) or not isinstance(self.hp, (int, float)) or not 0 <= self.hp <= 1:
             raise ValueError(
                 f"{s}.hp (probability of using a pool snapshot) must be in [0, 1], got {self.hp!r}"

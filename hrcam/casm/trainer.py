@@ -13,10 +13,17 @@
 
 The masker gradient is computed before the second classifier step (no in-place hazard). Weight decay is
 coupled (``wd * w`` added to the gradients) as torch's SGD/Adam ``weight_decay``.
+
+Under a ``tf.distribute`` strategy with several replicas (each holding a slice of the global batch), every
+gradient is first averaged over the replicas (the gradient of the global batch's mean loss), then weight
+decay and clipping apply to that average, as on one device. The choice of a pool snapshot is made in Python
+before each batch, so training traces one step function per choice instead of branching in the graph (a
+``tf.cond`` cannot hold the optimizers' cross-replica synchronisation).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import keras
@@ -136,19 +143,58 @@ class CasmTrainer(keras.Model):
     def call(self, x, training=False):
         return self.masker(x, training=training)
 
-    # -- the step ----------------------------------------------------------------------------------
-    def _classify_masked(self, x_m, train_clf: bool):
+    # -- the step ---------------------------------------------------------------------------------
+    def make_train_function(self, force: bool = False):
+        """With a pool: one traced step per choice (current classifier / snapshot), picked per batch from
+        ``use_history`` (set by the pool callback before the batch); without a pool: Keras' own."""
+        if self.confuser is None or not hasattr(self, "_make_function"):
+            return super().make_train_function(force)
+        if self.train_function is not None and not force:
+            return self.train_function
+        steps = {
+            flag: self._make_function(functools.partial(self._train_step, history=flag))
+            for flag in (False, True)
+        }
+
+        def train_function(iterator):
+            return steps[bool(int(keras.ops.convert_to_numpy(self.use_history)))](iterator)
+
+        self.train_function = train_function
+        return train_function
+
+    def _classify_masked(self, x_m, train_clf: bool, history: bool | None):
         current = lambda: self.masker.classifier(x_m, training=train_clf)  # noqa: E731
-        if self.confuser is None:
+        if self.confuser is None or history is False:
             return current()
+        if history:
+            return self.confuser(x_m, training=False)
         return tf.cond(self.use_history > 0, lambda: self.confuser(x_m, training=False), current)
+
+    def _apply(self, optimizer, grads, variables, clip: bool = False) -> None:
+        """Average ``grads`` over the replicas (when there are several), add the coupled weight decay, clip
+        (``clip``), apply. Keras' optimizers sum the replicas' gradients, so each replica passes 1/n of
+        the (identical) result."""
+        ctx = tf.distribute.get_replica_context()
+        n = ctx.num_replicas_in_sync if ctx is not None else 1
+        if n > 1:
+            present = [g for g in grads if g is not None]
+            reduced = iter(ctx.all_reduce(tf.distribute.ReduceOp.MEAN, present))
+            grads = [None if g is None else next(reduced) for g in grads]
+        grads = _coupled(grads, variables, self.weight_decay)
+        if clip:
+            grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
+        if n > 1:
+            grads = [None if g is None else g / n for g in grads]
+        optimizer.apply(grads, variables)
 
     def _classifier_step(self, tape, loss) -> None:
         variables = self.classifier_variables
-        grads = _coupled(tape.gradient(loss, variables), variables, self.weight_decay)
-        self.classifier_optimizer.apply(grads, variables)
+        self._apply(self.classifier_optimizer, tape.gradient(loss, variables), variables)
 
-    def _step(self, x, y, training: bool):
+    def _step(self, x, y, training: bool, history: bool | None = None):
+        """One batch (a replica's slice under a strategy). ``history``: whether the masked images go to
+        the pool snapshot (True), the current classifier (False), or as ``use_history`` says (None: one
+        graph with a ``tf.cond``, for a single replica)."""
         y = tf.reshape(tf.cast(y, tf.int64), [-1])
         train_clf = training and not self.fixed_classifier
         with tf.GradientTape() as tape:
@@ -160,20 +206,18 @@ class CasmTrainer(keras.Model):
         with tf.GradientTape(persistent=True) as tape2:
             mask = self.masker.decoder([tf.stop_gradient(f) for f in feats], training=training)
             x_m = x * (1.0 - mask) + self.masker.fill * mask
-            masked_logits = self._classify_masked(x_m, train_clf)
+            masked_logits = self._classify_masked(x_m, train_clf, history)
             losses = masker_losses(logits, masked_logits, mask, y, self.lambda_r, self.adversarial)
             ce_m = tf.reduce_mean(
                 keras.losses.sparse_categorical_crossentropy(y, masked_logits, from_logits=True)
             )
         if training:
             dvars = self.decoder_variables
-            grads = _coupled(tape2.gradient(losses["masker_loss"], dvars), dvars, self.weight_decay)
-            grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
-            self.masker_optimizer.apply(grads, dvars)
+            self._apply(self.masker_optimizer, tape2.gradient(losses["masker_loss"], dvars), dvars, True)
             if train_clf:
-                if self.confuser is None:
+                if self.confuser is None or history is False:
                     self._classifier_step(tape2, ce_m)
-                else:
+                elif history is None:  # (history True: a snapshot classified x_m, no second step)
 
                     def second_step():
                         self._classifier_step(tape2, ce_m)
@@ -187,8 +231,11 @@ class CasmTrainer(keras.Model):
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def train_step(self, data):
+        return self._train_step(data)
+
+    def _train_step(self, data, history: bool | None = None):
         x, y = data[0], data[1]
-        return self._step(x, y, training=True)
+        return self._step(x, y, training=True, history=history)
 
     def test_step(self, data):
         x, y = data[0], data[1]

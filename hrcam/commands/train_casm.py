@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hrcam.commands._common import add_override_argument, emit
+from hrcam.commands.train import add_strategy_arguments, strategy_overrides
 
 HELP = "train a CASM masker against a pool of classifiers (--reproduce F|L|FL|L100|L1000; resumable)"
 
@@ -30,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--epochs", type=int, metavar="N", help="epochs (overrides train.epochs)")
     add_override_argument(parser, "train.f_size=10")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    add_strategy_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from hrcam.casm.config import load_casm_config
     from hrcam.training.casm import train_casm
 
-    overrides = list(args.overrides)
+    overrides = list(args.overrides) + strategy_overrides(args, "train")
     if args.adversarial:
         overrides.append("train.adversarial=true")
     if args.classifier:

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from hrcam.arrays import as_size
 
-__all__ = ["decode_image_file", "check_images_readable", "load_image_files"]
+__all__ = ["decode_image_file", "decode_image_bytes", "check_images_readable", "load_image_files"]
 
 _SIGNATURES = {
     "JPEG": (b"\xff\xd8\xff",),
@@ -32,7 +32,13 @@ def decode_image_file(path: tf.Tensor | str, image_size: Any = None) -> tf.Tenso
     Grayscale is repeated to RGB and alpha is dropped (``decode_image(channels=3)``). With ``image_size``
     the image is resized (bilinear, antialias), rounded back to uint8; a same-size resize is exact.
     """
-    img = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    return decode_image_bytes(tf.io.read_file(path), image_size)
+
+
+def decode_image_bytes(data: tf.Tensor | bytes, image_size: Any = None) -> tf.Tensor:
+    """Decode one encoded image (a scalar string: JPEG/PNG/GIF/BMP file contents) -> uint8 (H, W, 3), as
+    :func:`decode_image_file` (which reads the file and calls this); graph-safe."""
+    img = tf.io.decode_image(data, channels=3, expand_animations=False)
     img = tf.ensure_shape(img, [None, None, 3])
     if image_size is None:
         return img

@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hrcam.extract.shards import MAP_DTYPES, finished_shards, remove_temporaries, shard_name, write_shard
-from hrcam.extract.sources import Item, list_items, read_images
+from hrcam.extract.sources import Item, image_batches, list_items
 from hrcam.io import read_json, write_json
 
 __all__ = ["extract", "ShardWorker", "RUNNERS_WITHOUT_BEAM"]
@@ -59,7 +61,9 @@ class ShardWorker:
 
         key = (self.model, self.methods, self.batch_size)
         if key not in _ENGINES:  # one model per process, however many DoFn instances the runner makes
-            _ENGINES[key] = MapEngine(self.model, self.methods, self.batch_size)
+            engine = MapEngine(self.model, self.methods, self.batch_size)
+            engine(np.zeros((1, *engine.input_size, 3), np.uint8))  # trace now, not in the first shard
+            _ENGINES[key] = engine
         self.engine = _ENGINES[key]
         self.bar = tqdm(total=self.total, unit="img", desc="extract", disable=not self.progress)
 
@@ -68,11 +72,12 @@ class ShardWorker:
 
         index, count, items = shard
         t0 = time.perf_counter()
-        all_images = read_images(items, self.engine.input_size)  # one decoding pipeline per shard
         records = []
-        for start in range(0, len(items), self.batch_size):
-            chunk = items[start : start + self.batch_size]
-            images = all_images[start : start + self.batch_size]
+        # Decoding runs ahead in tf.data's threads (prefetch) while the engine computes the current batch.
+        batches = image_batches(items, self.engine.input_size, self.batch_size)
+        start = 0
+        for images in batches:
+            chunk, start = items[start : start + len(images)], start + len(images)
             probs, classes, maps = self.engine(images)
             if self.size is not None:
                 maps = {m: resize_maps(v, (self.size, self.size)) for m, v in maps.items()}
@@ -109,9 +114,12 @@ def _check_plan(out: Path, plan: dict[str, Any]) -> None:
         write_json(path, plan)
 
 
-def _run_beam(worker: ShardWorker, shards: list, runner: str, pipeline_args: list[str]) -> None:
+def _run_beam(worker: ShardWorker, shards: list, runner: str, pipeline_args: list[str]) -> float | None:
+    """Run the shards on Beam; returns the seconds the workers spent in ``process`` (summed over workers,
+    from the ``hrcam/busy_ms`` counter; None where the runner reports no metrics)."""
     try:
         import apache_beam as beam
+        from apache_beam.metrics.metric import MetricsFilter
         from apache_beam.options.pipeline_options import PipelineOptions
     except ImportError as e:
         raise ValueError(
@@ -122,22 +130,32 @@ def _run_beam(worker: ShardWorker, shards: list, runner: str, pipeline_args: lis
         def __init__(self, w: ShardWorker):
             self.w = w
             self.images = beam.metrics.Metrics.counter("hrcam", "images")
+            self.busy_ms = beam.metrics.Metrics.counter("hrcam", "busy_ms")
 
         def setup(self):
             self.w.setup()
 
         def process(self, shard):
+            before = self.w.busy_seconds
             self.images.inc(self.w.process(shard))
+            self.busy_ms.inc(int(round(1000 * (self.w.busy_seconds - before))))
             yield shard[0]
 
-    options = PipelineOptions([f"--runner={runner}", *pipeline_args])
-    with beam.Pipeline(options=options) as p:
-        _ = (
-            p
-            | "Shards" >> beam.Create(shards)
-            | "Spread" >> beam.Reshuffle()
-            | "Extract" >> beam.ParDo(ExtractShards(worker))
-        )
+    p = beam.Pipeline(options=PipelineOptions([f"--runner={runner}", *pipeline_args]))
+    _ = (
+        p
+        | "Shards" >> beam.Create(shards)
+        | "Spread" >> beam.Reshuffle()
+        | "Extract" >> beam.ParDo(ExtractShards(worker))
+    )
+    result = p.run()
+    result.wait_until_finish()
+    try:
+        counters = result.metrics().query(MetricsFilter().with_name("busy_ms"))["counters"]
+    except (NotImplementedError, AttributeError, KeyError):
+        return None
+    total = sum(c.committed or 0 for c in counters)
+    return total / 1000.0 if total else None
 
 
 def extract(
@@ -211,13 +229,15 @@ def extract(
         progress,
     )
     start = time.perf_counter()
+    busy = None
     if todo:
         if runner == "local":
             worker.setup()
             for s in todo:
                 worker.process(s)
+            busy = worker.busy_seconds
         else:
-            _run_beam(worker, todo, runner, list(pipeline_args or []))
+            busy = _run_beam(worker, todo, runner, list(pipeline_args or []))
     seconds = time.perf_counter() - start
     missing = [shard_name(i, count) for i in range(count) if shard_name(i, count) not in finished_shards(out)]
     if missing:
@@ -232,9 +252,8 @@ def extract(
         "images_processed": todo_images,
         "seconds": round(seconds, 3),
         "images_per_second": round(todo_images / seconds, 1) if todo_images else None,
-        "steady_images_per_second": (
-            round(todo_images / worker.busy_seconds, 1) if runner == "local" and worker.busy_seconds else None
-        ),
+        # without model loading and tracing: images / seconds inside the shard workers (all workers summed)
+        "steady_images_per_second": round(todo_images / busy, 1) if busy else None,
     }
     write_json(out / "manifest.json", summary)
     return summary

@@ -32,7 +32,8 @@ STAGE = "casm"
 
 class PoolCallback(keras.callbacks.Callback):
     """Before each batch: pick the classifier for the masked images (loads a snapshot into the confuser);
-    after it: store a snapshot when one is due (see :class:`hrcam.casm.pool.ClassifierPool`)."""
+    after it: store a snapshot when one is due (see :class:`hrcam.casm.pool.ClassifierPool`). Under a
+    multi-worker strategy every worker's pool has the same seed, so all workers pick the same step."""
 
     def __init__(self, trainer, pool: ClassifierPool):
         super().__init__()
@@ -161,44 +162,57 @@ def build_trainer(config: CasmConfig, classifier: keras.Model):
 
 
 def train_casm(config: CasmConfig, verbose: Any = "auto", data=None, stop_after_epochs: int | None = None):
-    """Train (or resume) a CASM masker; returns a JSON-ready summary.
+    """Train (or resume) a CASM masker under ``config.train.strategy``; returns a JSON-ready summary.
 
-    ``data``: a loaded :class:`~hrcam.training.datasets.DataBundle` to reuse. ``stop_after_epochs``: stop
-    after that many epochs of this call (the state stays resumable; used to test interruption).
+    The models, both optimizers and the metrics are created in the strategy's scope; ``data.batch_size``
+    is the global batch (split over the replicas); a multi-worker run writes the run directory on the chief
+    only (:func:`hrcam.training.strategy.worker_dir`). ``data``: a loaded
+    :class:`~hrcam.training.datasets.DataBundle` to reuse. ``stop_after_epochs``: stop after that many
+    epochs of this call (the state stays resumable; used to test interruption).
     """
     from hrcam.training.datasets import load_data
-    from hrcam.training.runner import _fit, prepare_run_dir
+    from hrcam.training.runner import _fit, _worker_config, prepare_run_dir
+    from hrcam.training.strategy import (
+        check_global_batch,
+        make_strategy,
+        prepare_for_training,
+        strategy_scope,
+    )
 
-    keras.utils.set_random_seed(config.train.seed)
-    data = data or load_data(config.data)
-    paths = prepare_run_dir(config)
-    classifier = build_classifier(config, data.num_classes)
-    trainer, pool = build_trainer(config, classifier)
     t = config.train
-    checkpoint = AtomicCheckpoint(
-        paths.best(STAGE),
-        paths.last(STAGE),
-        monitor="val_masker_loss",
-        mode="min",
-        save_fn=trainer.masker.save,
-    )
-    state = CasmState(
-        paths.stage(STAGE) / "state", pool, every_n_batches=t.checkpoint_every, checkpoint=checkpoint
-    )
-    examples = data.test_images[: t.example_images].astype(np.float32) / 255.0
-    callbacks = [
-        StepDecay(trainer, (t.classifier_lr, t.masker_lr), t.lr_decay_every, t.lr_decay),
-        PoolCallback(trainer, pool),
-        checkpoint,
-        keras.callbacks.TensorBoard(log_dir=str(paths.logs(STAGE)), write_graph=False),
-        MaskExamples(trainer, examples, paths.logs(STAGE)),
-        state,
-    ]
-    if stop_after_epochs is not None:
-        callbacks.append(_StopAfter(stop_after_epochs))
-    start = time.perf_counter()
-    history = _fit(trainer, state, callbacks, data.train, data.val, t, verbose)
-    seconds = time.perf_counter() - start
+    make_strategy(t.strategy)  # before any TF op (multiworker needs that)
+    keras.utils.set_random_seed(t.seed)
+    data = data or load_data(config.data)
+    with strategy_scope(t) as strategy:
+        check_global_batch(config.data.batch_size, strategy)
+        paths = prepare_run_dir(_worker_config(config, strategy))
+        classifier = build_classifier(config, data.num_classes)
+        trainer, pool = build_trainer(config, classifier)
+        prepare_for_training(trainer, strategy, t)
+        checkpoint = AtomicCheckpoint(
+            paths.best(STAGE),
+            paths.last(STAGE),
+            monitor="val_masker_loss",
+            mode="min",
+            save_fn=trainer.masker.save,
+        )
+        state = CasmState(
+            paths.stage(STAGE) / "state", pool, every_n_batches=t.checkpoint_every, checkpoint=checkpoint
+        )
+        examples = data.test_images[: t.example_images].astype(np.float32) / 255.0
+        callbacks = [
+            StepDecay(trainer, (t.classifier_lr, t.masker_lr), t.lr_decay_every, t.lr_decay),
+            PoolCallback(trainer, pool),
+            checkpoint,
+            keras.callbacks.TensorBoard(log_dir=str(paths.logs(STAGE)), write_graph=False),
+            MaskExamples(trainer, examples, paths.logs(STAGE)),
+            state,
+        ]
+        if stop_after_epochs is not None:
+            callbacks.append(_StopAfter(stop_after_epochs))
+        start = time.perf_counter()
+        history = _fit(trainer, state, callbacks, data.train, data.val, t, verbose)
+        seconds = time.perf_counter() - start
     write_json(paths.history(STAGE), history)
     summary = {
         "mode": config.mode,
@@ -210,6 +224,8 @@ def train_casm(config: CasmConfig, verbose: Any = "auto", data=None, stop_after_
         "classifier_steps": int(trainer.classifier_optimizer.iterations.numpy()),
         "pool_size": len(pool),
         "pool_stored": pool.stored,
+        "strategy": t.strategy,
+        "replicas": int(strategy.num_replicas_in_sync),
         "train_seconds": round(seconds, 1),
         "final": {k: v[-1] for k, v in history.items()},
     }

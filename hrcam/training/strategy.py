@@ -233,6 +233,11 @@ def prepare_for_training(model: Any, strategy: Any, config: Any = None, sync_bn:
 
 
 def _all_layers(model: Any) -> Iterator[Any]:
+    """Every layer inside ``model``, also those a custom layer holds outside ``layers`` (e.g. the CASM
+    decoder's stage reducers)."""
+    if hasattr(model, "_flatten_layers"):
+        yield from model._flatten_layers(include_self=False, recursive=True)
+        return
     for layer in model.layers:
         yield layer
         if hasattr(layer, "layers"):
