@@ -73,9 +73,7 @@ def main() -> None:
         "export head cam+high_res_cam (distil, unfolded)": lambda: head_unfolded._compute_fn(xt, classes),
     }
     if args.only:
-        runs = {
-            k: f for k, f in runs.items() if k == "classifier forward" or any(o in k for o in args.only)
-        }
+        runs = {k: f for k, f in runs.items() if k == "classifier forward" or any(o in k for o in args.only)}
     for fn in runs.values():  # trace and warm up
         fn()
     times = {name: [] for name in runs}
