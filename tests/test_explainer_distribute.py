@@ -44,3 +44,32 @@ def test_explainer_strategy_config_and_cli():
         from hrcam.training.explainer import train_explainer_experiment
 
         train_explainer_experiment(load_explainer_config(None, ["train.strategy=multiworker"]))
+
+
+def test_explainer_experiment_creates_the_strategy_before_any_tensorflow_work(tmp_path, monkeypatch):
+    """multiworker must be created before TensorFlow runs an op: the experiment asks for the strategy
+    before it seeds, builds datasets or loads the classifier."""
+    import hrcam.training.explainer as explainer
+    import hrcam.training.strategy as strategy
+    from hrcam.training.explainer_config import load_explainer_config
+
+    calls = []
+
+    class StrategyCreated(Exception):
+        pass
+
+    def make_strategy(name, *args, **kwargs):
+        calls.append(name)
+        raise StrategyCreated
+
+    def datasets(*args, **kwargs):
+        raise AssertionError("datasets built before the strategy")
+
+    monkeypatch.setattr(strategy, "make_strategy", make_strategy)
+    monkeypatch.setattr(explainer, "_datasets", datasets)
+    cfg = load_explainer_config(
+        None, ["train.strategy=multiworker", f"classifier.path={tmp_path / 'classifier.keras'}"]
+    )
+    with pytest.raises(StrategyCreated):
+        explainer.train_explainer_experiment(cfg)
+    assert calls == ["multiworker"] and not any(tmp_path.iterdir())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hrcam.commands._common import add_config_arguments, emit, load_config_from_args
+from hrcam.training.strategy import STRATEGIES  # TensorFlow-free
 
 
 def add_strategy_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,7 +13,7 @@ def add_strategy_arguments(parser: argparse.ArgumentParser) -> None:
     :func:`strategy_overrides`)."""
     parser.add_argument(
         "--strategy",
-        choices=["default", "mirrored", "multiworker", "tpu"],
+        choices=STRATEGIES,
         help="tf.distribute strategy (overrides STAGE.strategy); multiworker reads TF_CONFIG; "
         "data.batch_size is the global batch, split over the replicas",
     )

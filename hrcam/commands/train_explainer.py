@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from hrcam.commands._common import add_override_argument, emit
+from hrcam.training.strategy import STRATEGIES  # TensorFlow-free
 
 HELP = "train an Explainer (one mask per class) against a frozen multi-label classifier"
 
@@ -23,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--epochs", type=int, metavar="N", help="explainer epochs (overrides train.epochs)")
     parser.add_argument(
         "--strategy",
-        choices=["default", "mirrored", "multiworker", "tpu"],
+        choices=STRATEGIES,
         help="tf.distribute strategy of the Explainer stage (overrides train.strategy; multiworker: every "
         "worker runs the same command with its TF_CONFIG and needs --classifier)",
     )

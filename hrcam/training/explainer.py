@@ -321,13 +321,16 @@ def train_explainer_experiment(cfg, verbose: Any = "auto") -> dict[str, Any]:
     """Both stages of ``hrcam train-explainer`` (see the module docstring); returns a summary dict."""
     import hrcam.models  # noqa: F401  (registers hrcam's Keras classes for loading)
     from hrcam.data.masks import mask_data
+    from hrcam.training.strategy import make_strategy, worker_dir
 
-    root = Path(cfg.run_dir)
     if cfg.train.strategy == "multiworker" and not cfg.classifier.path:
         raise ValueError(
             "train.strategy 'multiworker' needs a trained classifier (classifier.path / --classifier): "
             "the classifier stage runs on one device, and every worker must explain the same classifier"
         )
+    # The strategy first: multiworker must be created before TensorFlow runs any op. Non-chief workers
+    # write their config, checkpoints and metrics under run_dir/.workers/<task>, never over the chief's.
+    root = worker_dir(cfg.run_dir, make_strategy(cfg.train.strategy))
     root.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(cfg.to_dict(), sort_keys=False)
     cfg_path = root / "config.yaml"
