@@ -84,7 +84,7 @@ def main() -> int:
             )
         )
     best_base = args.images / min(base)
-    steady = [x["steady_images_per_second"] for x in runs if x.get("steady_images_per_second")]
+    steady = [x["images_per_busy_second"] for x in runs if x.get("images_per_busy_second")]
     result = {
         "images": args.images,
         "image_size": s,
@@ -98,10 +98,11 @@ def main() -> int:
         "ratio": round(max(r["images_per_second"] for r in runs) / best_base, 3),
         # each extract run against the baseline timed just before it (less exposed to load swings)
         "steady_ratio_pairs": [
-            round(x["steady_images_per_second"] * b / args.images, 3) for x, b in zip(runs, base)
+            round(x["images_per_busy_second"] * b / args.images, 3)
+            for x, b in zip(runs, base)
+            if x.get("images_per_busy_second")
         ]
-        if steady
-        else None,
+        or None,
         "steady_ratio": round(max(steady) / best_base, 3) if steady else None,
         "first_run_ratio": round(runs[0]["images_per_second"] / best_base, 3),
         "loadavg": os.getloadavg(),

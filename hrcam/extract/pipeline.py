@@ -252,8 +252,9 @@ def extract(
         "images_processed": todo_images,
         "seconds": round(seconds, 3),
         "images_per_second": round(todo_images / seconds, 1) if todo_images else None,
-        # without model loading and tracing: images / seconds inside the shard workers (all workers summed)
-        "steady_images_per_second": round(todo_images / busy, 1) if busy else None,
+        # without model loading and tracing: images per second of the shard workers' busy time, summed over
+        # workers (the pipeline's steady rate with one worker, a per-worker rate with several)
+        "images_per_busy_second": round(todo_images / busy, 1) if busy else None,
     }
     write_json(out / "manifest.json", summary)
     return summary
