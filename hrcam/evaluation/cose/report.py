@@ -98,7 +98,8 @@ def evaluate_methods(
             row.update(cose_summary(table))
             if bootstrap and len(table):
                 boot = cose_bootstrap(table, n_boot=bootstrap)
-                row.update({**boot, "cose_draws": boot["cose_draws"].tolist()})
+                draws = [float(v) if np.isfinite(v) else None for v in boot["cose_draws"]]  # JSON: no NaN
+                row.update({**boot, "cose_draws": draws})
             keep = info["correct_index"]
             row.update({k: info[k] for k in ("n_images", "n_correct", "accuracy", "skipped_perturbations")})
             row["seconds_per_image"] = source.seconds / max(source.images_seen, 1)

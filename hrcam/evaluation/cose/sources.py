@@ -23,7 +23,6 @@ from hrcam.ops import to_numpy
 __all__ = ["MapSource", "method_source", "function_source", "random_copy", "probability_fn", "HRCAM_SOURCES"]
 
 MapFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-HRCAM_SOURCES = ("hrcam", "hrcam-high", "hrcam-low", "hrcam-guided")
 _HRCAM_LABELS = {
     "hrcam": "HR-CAM",
     "hrcam-high": "HR-CAM",
@@ -31,6 +30,7 @@ _HRCAM_LABELS = {
     "hrcam-guided": "HR-CAM guided",
 }
 _HRCAM_KEYS = {"hrcam": "hrcam", "hrcam-high": "hrcam", "hrcam-low": "cam", "hrcam-guided": "guided"}
+HRCAM_SOURCES = tuple(_HRCAM_LABELS)  # "hrcam", "hrcam-high", "hrcam-low", "hrcam-guided"
 
 
 class MapSource:
