@@ -8,6 +8,7 @@ from hrcam.config import DenseNetFCNConfig
 from hrcam.evaluation import max_box_acc_v2, pxap
 from hrcam.guided import box_mean, guided_upsample
 from hrcam.models import FullModel, HalfModel
+from hrcam.models.full import folded_class_maps
 from hrcam.saliency import saliency
 
 TINY = DenseNetFCNConfig(num_blocks=3, layers_per_block=2, growth_rate=4, initial_filters=8, cam_channels=6)
@@ -190,15 +191,49 @@ def test_distil_folded_maps_equal_the_activation_maps(half, images):
     conv.bias.assign(np.random.RandomState(3).randn(*conv.bias.shape).astype(np.float32))
     x = tf.constant(images)
     high, _, probs = fm.cam_model(x, training=False)
+    model, resize, smooth = fm._folded_parts()
+    pre = model(x, training=False)[0]
     for classes in ([[0], [1], [2], [0], [1], [2]], [[-1, 1]] * 6):
-        cls = tf.constant(classes, tf.int32)
-        out = fm.maps_fn(x, cls)
-        expected = ops.class_activation_maps(high, fm.cam_kernel, fm._select(probs, cls)).numpy()
+        cls = fm._select(probs, tf.constant(classes, tf.int32))
+        expected = ops.class_activation_maps(high, fm.cam_kernel, cls).numpy()
         scale = np.abs(expected).max()
-        np.testing.assert_allclose(out["high_res_cam"].numpy() / scale, expected / scale, atol=1e-5)
+        folded = folded_class_maps(pre, smooth.kernel, fm.cam_kernel, cls, resize).numpy()
+        np.testing.assert_allclose(folded / scale, expected / scale, atol=1e-5)
+        # maps_fn folds only where it pays (k * 9 offsets < 6 channels: never here): the same maps
+        out = fm.maps_fn(x, tf.constant(classes, tf.int32))["high_res_cam"].numpy()
+        np.testing.assert_allclose(out / scale, expected / scale, atol=1e-5)
     big = tf.image.resize(x, (48, 40))
     out = fm.maps_fn(big, tf.constant([[1]] * 6, tf.int32))["high_res_cam"]
     assert out.shape == (6, 1, 48, 40)
+
+
+def test_distil_maps_fold_only_where_it_pays(images, monkeypatch):
+    """16 channels, a 3x3 smoothing kernel: one class per image (9 maps) is folded, two (18) are not;
+    both give the activation maps' values."""
+    import dataclasses
+
+    import hrcam.models.full as full
+    from hrcam import ops
+
+    tf.keras.utils.set_random_seed(1)
+    wide = HalfModel(3, (32, 32, 3), config=dataclasses.replace(TINY, cam_channels=16))
+    fm = FullModel(wide, objective="distil")
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(int(args[3].shape[-1]))
+        return folded_class_maps(*args, **kwargs)
+
+    monkeypatch.setattr(full, "folded_class_maps", spy)
+    x = tf.constant(images)
+    high, _, probs = fm.cam_model(x, training=False)
+    for classes in ([[0]] * 6, [[0, 2]] * 6):
+        cls = tf.constant(classes, tf.int32)
+        expected = ops.class_activation_maps(high, fm.cam_kernel, fm._select(probs, cls)).numpy()
+        out = fm.maps_fn(x, cls)["high_res_cam"].numpy()
+        scale = np.abs(expected).max()
+        np.testing.assert_allclose(out / scale, expected / scale, atol=1e-5)
+    assert calls == [1]
 
 
 @pytest.mark.slow

@@ -280,6 +280,7 @@ class FullModel(CamModelBase, keras.Model):
                 and kh % 2 == 1
                 and kw % 2 == 1
                 and smooth.input is (resize.output if resize is not None else conv.output)
+                and (resize is None or resize.input is conv.output)
             )
             if not linear:
                 return False
@@ -294,12 +295,17 @@ class FullModel(CamModelBase, keras.Model):
 
         Returns ``probabilities`` (B, C), ``classes`` (B, k), raw ``cam`` (B, k, h, w) and raw
         ``high_res_cam`` (B, k, H', W') at the request's resolution. On the resize expansion path the
-        class weights are folded into its linear tail (:func:`folded_class_maps`): the same maps as
-        ``cam_model``'s activations dotted with ``W[:, c]``, without the (B, H, W, K) smoothing convolution.
+        class weights are folded into its linear tail (:func:`folded_class_maps`) when that is cheaper
+        (k * kh * kw < K): the same maps as ``cam_model``'s activations dotted with ``W[:, c]``, without the
+        (B, H, W, K) smoothing convolution.
         """
         size = tf.shape(images)[1:3]
         kernel = self.cam_kernel
         folded = self._folded_parts()
+        if folded is not None:  # the fold pays while k requested classes x kh*kw offsets < K channels
+            kh, kw = folded[2].kernel_size
+            k = classes.shape[-1]
+            folded = folded if k is not None and k * kh * kw < int(kernel.shape[0]) else None
         if folded is not None:
             model, resize, smooth = folded
             pre, low, probs = model(self._resize_in(images), training=False)
