@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from hrcam.commands._common import add_override_argument, emit
+from hrcam.commands.train import strategy_overrides
 from hrcam.training.strategy import STRATEGIES  # TensorFlow-free
 
 HELP = "train an Explainer (one mask per class) against a frozen multi-label classifier"
@@ -43,8 +44,7 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"classifier.path={args.classifier}")
     if args.variant:
         overrides.append(f"train.variant={args.variant}")
-    if args.strategy:
-        overrides.append(f"train.strategy={args.strategy}")
+    overrides += strategy_overrides(args, "train")  # --strategy (this command has no precision flags)
     if args.epochs is not None:
         overrides.append(f"train.epochs={args.epochs}")
     if args.run_dir:
