@@ -127,6 +127,39 @@ def test_explainer_shapes_and_dilated_backbone():
         dilate_backbone(net, 6)
 
 
+def test_deeplab_plus_decoder_reads_the_stride_4_map_and_saves(tmp_path):
+    from hrcam.models.explainer import stride_layer
+
+    keras.utils.set_random_seed(0)
+    clf = build_classifier("densenet_fcn", 3, (32, 32, 3), densenet=TINY)  # features at stride 4 (8x8)
+    with pytest.raises(ValueError, match="decoder_stride.*below the features' stride 4"):
+        build_explainer(3, (32, 32, 3), clf, channels=8, rates=(1, 2), decoder_stride=4)
+    with pytest.raises(TypeError, match="decoder_stride"):
+        build_explainer(3, (32, 32, 3), clf, channels=8, rates=(1, 2), decoder_stride=2.0)
+    ex = build_explainer(3, (32, 32, 3), clf, channels=8, rates=(1, 2), decoder_stride=2, decoder_channels=4)
+    assert ex.output_shape == (None, 32, 32, 3)
+    assert ex.get_layer("class_logits").output.shape[1:3] == (16, 16)  # logits on the stride-2 grid
+    assert ex.get_layer("decoder_low_conv").input.shape[1:3] == (16, 16)
+    name = stride_layer(clf, 2)
+    assert clf.get_layer(name).output.shape[1] == 16
+    with pytest.raises(ValueError, match="no 4-D feature map at stride 64"):
+        stride_layer(clf, 64)
+    # a save / load round trip keeps the outputs; the low-level branch feeds the logits
+    x = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype("float32")
+    before = ex.predict(x, verbose=0)
+    path = tmp_path / "ex.keras"
+    ex.save(path)
+    again = keras.models.load_model(path)
+    np.testing.assert_allclose(again.predict(x, verbose=0), before, atol=1e-5)
+    kernel = ex.get_layer("decoder_low_conv")
+    kernel.set_weights([w + 1.0 for w in kernel.get_weights()])
+    assert not np.allclose(ex.predict(x, verbose=0), before, atol=1e-4)
+    cfg = load_explainer_config(None, ["explainer.decoder_stride=4"])
+    assert cfg.explainer.decoder_stride == 4
+    with pytest.raises(ValueError, match="explainer.decoder_stride"):
+        load_explainer_config(None, ["explainer.decoder_stride=3"])
+
+
 def test_multilabel_metric_micro_counts():
     m = MultiLabelMetric("f1", threshold=0.0)
     m.update_state(np.array([[1, 0, 1], [0, 1, 0]]), np.array([[2.0, 1.0, -1.0], [-1.0, 3.0, -2.0]]))

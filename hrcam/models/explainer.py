@@ -4,7 +4,9 @@
 logits (B, H, W, C), one map per class, a DeepLabv3 head (:func:`deeplab_head`: ASPP with three dilated 3x3
 branches (rates 12/24/36 by default), a 1x1 branch and an image-pooling branch, 1x1 projection + BN + ReLU +
 Dropout 0.5, then 3x3 conv + BN + ReLU and a 1x1 classifier) on a feature extractor, up-sampled bilinearly
-(half-pixel centres = torch's ``align_corners=False``) to the input size. Feature extractors:
+(half-pixel centres = torch's ``align_corners=False``) to the input size. With ``decoder_stride`` the head is
+DeepLabv3+'s instead (:func:`deeplab_plus_head`: the ASPP output joined with a shallower feature map of the
+same backbone, so the masks are finer than the features' stride). Feature extractors:
 
 * ``"resnet50"``: ``keras.applications.ResNet50`` dilated to output stride 8 (:func:`dilate_backbone`: the
   strides of the last two stages become 1 and their 3x3 convolutions dilated 2 and 4, as torchvision's
@@ -29,7 +31,16 @@ from keras import layers
 from hrcam.models.multilabel import FEATURES_LAYER
 from hrcam.models.preprocessing import PixelPreprocessing
 
-__all__ = ["BACKBONES", "ClassMasks", "aggregate_masks", "build_explainer", "deeplab_head", "dilate_backbone"]
+__all__ = [
+    "BACKBONES",
+    "ClassMasks",
+    "aggregate_masks",
+    "build_explainer",
+    "deeplab_head",
+    "deeplab_plus_head",
+    "dilate_backbone",
+    "stride_layer",
+]
 
 BACKBONES = ("resnet50", "classifier")
 
@@ -78,10 +89,8 @@ def _conv_bn_relu(x, filters: int, kernel: int, name: str, dilation: int = 1):
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def deeplab_head(
-    features, num_classes: int, channels: int = 256, rates: Sequence[int] = (12, 24, 36), dropout: float = 0.5
-):
-    """torchvision's ``DeepLabHead`` on a (B, h, w, K) tensor -> (B, h, w, num_classes) logits."""
+def _aspp(features, channels: int, rates: Sequence[int], dropout: float):
+    """ASPP: 1x1, dilated 3x3 (one per rate) and image-pooling branches, 1x1 projection, dropout."""
     h, w = int(features.shape[1]), int(features.shape[2])
     branches = [_conv_bn_relu(features, channels, 1, "aspp_1x1")]
     for r in rates:
@@ -91,12 +100,77 @@ def deeplab_head(
     branches.append(layers.UpSampling2D((h, w), name="aspp_pool_up")(pool))  # 1x1 -> h x w: bilinear = copy
     x = layers.Concatenate(name="aspp_concat")(branches)
     x = _conv_bn_relu(x, channels, 1, "aspp_project")
-    x = layers.Dropout(dropout, name="aspp_dropout")(x)
+    return layers.Dropout(dropout, name="aspp_dropout")(x)
+
+
+def deeplab_head(
+    features, num_classes: int, channels: int = 256, rates: Sequence[int] = (12, 24, 36), dropout: float = 0.5
+):
+    """torchvision's ``DeepLabHead`` on a (B, h, w, K) tensor -> (B, h, w, num_classes) logits."""
+    x = _aspp(features, channels, rates, dropout)
     x = _conv_bn_relu(x, channels, 3, "head")
     return layers.Conv2D(num_classes, 1, name="class_logits")(x)
 
 
-def _feature_extractor(backbone: Any, input_shape, weights, output_stride: int) -> keras.Model:
+def deeplab_plus_head(
+    features,
+    low_level,
+    num_classes: int,
+    channels: int = 256,
+    rates: Sequence[int] = (12, 24, 36),
+    dropout: float = 0.5,
+    low_level_channels: int = 48,
+):
+    """DeepLabv3+ (Chen et al., ECCV 2018): the ASPP output up-sampled bilinearly to a shallower feature map
+    ``low_level`` (B, h', w', K'), concatenated with its 1x1 projection to ``low_level_channels``, two 3x3
+    convolutions and a 1x1 classifier -> (B, h', w', num_classes) logits."""
+    x = _aspp(features, channels, rates, dropout)
+    h, w = int(low_level.shape[1]), int(low_level.shape[2])
+    x = layers.Resizing(h, w, "bilinear", name="decoder_upsample")(x)
+    low = _conv_bn_relu(low_level, low_level_channels, 1, "decoder_low")
+    x = layers.Concatenate(name="decoder_concat")([x, low])
+    x = _conv_bn_relu(x, channels, 3, "decoder_conv1")
+    x = _conv_bn_relu(x, channels, 3, "decoder_conv2")
+    return layers.Conv2D(num_classes, 1, name="class_logits")(x)
+
+
+def stride_layer(model: keras.Model, stride: int) -> str:
+    """The name of the last layer (in the model's layer order) whose output is a 4-D map at ``stride``
+    (input side / output side), e.g. the end of the last stage before a down-sampling step.
+
+    Raises:
+        ValueError: ``model`` has no 4-D output at that stride.
+    """
+    size = int(model.input_shape[1])
+    found = None
+    for layer in model.layers:
+        shape = getattr(getattr(layer, "output", None), "shape", None)
+        if shape is not None and len(shape) == 4 and shape[1] and size // int(shape[1]) == stride:
+            found = layer.name
+    if found is None:
+        raise ValueError(
+            f"model {model.name!r} has no 4-D feature map at stride {stride} (input side {size})"
+        )
+    return found
+
+
+def _with_low_level(model: keras.Model, decoder_stride: int | None) -> keras.Model:
+    """``model`` (images -> features) or, with ``decoder_stride``, images -> [low-level map, features]."""
+    if decoder_stride is None:
+        return model
+    feature_stride = int(model.input_shape[1]) // int(model.output_shape[1])
+    if decoder_stride < 1 or decoder_stride & (decoder_stride - 1) or decoder_stride >= feature_stride:
+        raise ValueError(
+            f"`decoder_stride` must be a power of 2 below the features' stride {feature_stride}, "
+            f"got {decoder_stride!r}"
+        )
+    low = model.get_layer(stride_layer(model, decoder_stride)).output
+    return keras.Model(model.input, [low, model.output], name=f"{model.name}_with_low_level")
+
+
+def _feature_extractor(
+    backbone: Any, input_shape, weights, output_stride: int, decoder_stride: int | None = None
+) -> keras.Model:
     if isinstance(backbone, keras.Model):  # the classifier: copy its feature stages
         try:
             feats = backbone.get_layer(FEATURES_LAYER).output
@@ -114,14 +188,14 @@ def _feature_extractor(backbone: Any, input_shape, weights, output_stride: int) 
         copy = keras.models.clone_model(part)
         copy.set_weights(part.get_weights())
         copy.trainable = True
-        return copy
+        return _with_low_level(copy, decoder_stride)
     if backbone != "resnet50":
         raise ValueError(f"`backbone` must be one of {BACKBONES} (or the classifier model), got {backbone!r}")
     base = keras.applications.ResNet50(include_top=False, weights=weights, input_shape=tuple(input_shape))
     base = dilate_backbone(base, output_stride)
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     x = PixelPreprocessing("torch" if weights is None else "caffe", name="preprocess")(inputs)
-    return keras.Model(inputs, base(x), name="dilated_resnet50")
+    return keras.Model(inputs, _with_low_level(base, decoder_stride)(x), name="dilated_resnet50")
 
 
 def build_explainer(
@@ -133,6 +207,8 @@ def build_explainer(
     channels: int = 256,
     rates: Sequence[int] = (12, 24, 36),
     dropout: float = 0.5,
+    decoder_stride: int | None = None,
+    decoder_channels: int = 48,
 ) -> keras.Model:
     """The Explainer: pixels (B, H, W, 3) in [0, 1] -> per-class logits (B, H, W, num_classes).
 
@@ -143,6 +219,11 @@ def build_explainer(
             ``features`` stages are copied, trainable, with the classifier's weights).
         weights: ``None`` or ``"imagenet"`` for the ResNet-50 backbone.
         channels, rates, dropout: the DeepLab head (256, (12, 24, 36), 0.5 in the original).
+        decoder_stride: ``None`` (the original's DeepLabv3 head: logits at the features' stride, up-sampled
+            bilinearly) or a power of 2 below that stride (4 in DeepLabv3+): a DeepLabv3+ decoder on the
+            backbone's last feature map at that stride (:func:`stride_layer`), so the masks come from a grid
+            ``decoder_stride`` pixels apart instead of ``output_stride``.
+        decoder_channels: the 1x1 projection of that low-level map (48 in DeepLabv3+).
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"`num_classes` must be a positive int, got {num_classes!r}")
@@ -150,10 +231,19 @@ def build_explainer(
         raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}")
     if not rates or any(int(r) < 1 for r in rates):
         raise ValueError(f"`rates` must be positive dilation rates, got {rates!r}")
-    extractor = _feature_extractor(backbone, input_shape, weights, output_stride)
+    if decoder_stride is not None and (
+        isinstance(decoder_stride, bool) or not isinstance(decoder_stride, int)
+    ):
+        raise TypeError(f"`decoder_stride` must be None or an int, got {decoder_stride!r}")
+    if isinstance(decoder_channels, bool) or not isinstance(decoder_channels, int) or decoder_channels < 1:
+        raise ValueError(f"`decoder_channels` must be a positive int, got {decoder_channels!r}")
+    extractor = _feature_extractor(backbone, input_shape, weights, output_stride, decoder_stride)
     inputs = keras.Input(shape=tuple(input_shape), name="images")
-    feats = extractor(inputs)
-    logits = deeplab_head(feats, num_classes, channels, rates, dropout)
+    if decoder_stride is None:
+        logits = deeplab_head(extractor(inputs), num_classes, channels, rates, dropout)
+    else:
+        low, feats = extractor(inputs)
+        logits = deeplab_plus_head(feats, low, num_classes, channels, rates, dropout, decoder_channels)
     out = layers.Resizing(int(input_shape[0]), int(input_shape[1]), "bilinear", name="upsample")(logits)
     return keras.Model(inputs, out, name="explainer")
 

@@ -296,6 +296,8 @@ def train_explainer(cfg, classifier, root: Path, train_ds, val_ds, example, verb
             e.channels,
             e.rates,
             e.dropout,
+            e.decoder_stride,
+            e.decoder_channels,
         )
         weights = cfg.rtsal if t.variant == "rtsal" else cfg.loss
         trainer = ExplainerTrainer(explainer, classifier, weights, t.variant, t.classifier_loss)

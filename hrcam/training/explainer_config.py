@@ -93,8 +93,24 @@ class ExplainerSection:
     channels: int = 256
     rates: tuple[int, ...] = (12, 24, 36)
     dropout: float = 0.5
+    decoder_stride: int | None = None  # None: DeepLabv3 (the original) | 4: a DeepLabv3+ decoder at stride 4
+    decoder_channels: int = 48
 
     def check(self) -> None:
+        _check(
+            self.decoder_stride is None
+            or (
+                not isinstance(self.decoder_stride, bool)
+                and isinstance(self.decoder_stride, int)
+                and self.decoder_stride >= 1
+                and not self.decoder_stride & (self.decoder_stride - 1)
+            ),
+            "explainer",
+            "decoder_stride",
+            self.decoder_stride,
+            "null or a power of 2 below the backbone's output stride",
+        )
+        _check(self.decoder_channels >= 1, "explainer", "decoder_channels", self.decoder_channels, ">= 1")
         _check(
             self.backbone in ("resnet50", "classifier"),
             "explainer",
