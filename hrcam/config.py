@@ -179,6 +179,9 @@ class TrainConfig:
     strategy: str = "default"  # tf.distribute: default, mirrored, multiworker, tpu (hrcam.training.strategy)
     mixed_precision: bool = False  # mixed_float16, GPU only
     jit_compile: bool = False  # XLA for the train step (slower on CPU)
+    # stage 1 only: a trained HalfModel (.keras) whose weights start a new run (same architecture, any
+    # input size: e.g. fine-tuning a 64x64 model at 128x128); a resumed run keeps its own weights
+    init_weights: str | None = None
 
     def __post_init__(self) -> None:
         if int(self.epochs) < 1:

@@ -211,3 +211,32 @@ def test_training_is_seeded_by_data_seed(tmp_path):
     for w1, w2 in zip(first, again):
         np.testing.assert_allclose(w1, w2, rtol=1e-3, atol=1e-4)
     assert max(float(np.abs(w1 - w3).max()) for w1, w3 in zip(first, other)) > 1e-2
+
+
+def test_half_init_weights_starts_from_a_model_of_another_input_size(tmp_path):
+    """`half.init_weights` starts stage 1 from a HalfModel trained at another size (fine-tuning at a
+    higher resolution); a model of another architecture is refused by name."""
+    from hrcam.config import load_config
+    from hrcam.training.workflow import train_stage
+
+    (tmp_path / "a").mkdir()
+    small = train_stage(load_config(_write_config(tmp_path / "a", half={"epochs": 1})), "half", verbose=0)
+    source = small.summary["model"]
+    (tmp_path / "b").mkdir()
+    cfg = load_config(
+        _write_config(
+            tmp_path / "b",
+            data={"image_size": 48},
+            half={"epochs": 1, "init_weights": source, "learning_rate": 1e-12},
+        )
+    )
+    big = train_stage(cfg, "half", verbose=0).model
+    assert tuple(big.input_shape)[-3:] == (48, 48, 3)
+    for w_small, w_big in zip(small.model.trainable_weights, big.trainable_weights):
+        np.testing.assert_allclose(np.asarray(w_small), np.asarray(w_big), atol=1e-6)
+    (tmp_path / "c").mkdir()
+    other = load_config(
+        _write_config(tmp_path / "c", model={"growth_rate": 6}, half={"epochs": 1, "init_weights": source})
+    )
+    with pytest.raises(ValueError, match="half.init_weights.*other shapes"):
+        train_stage(other, "half", verbose=0)

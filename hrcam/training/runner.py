@@ -131,6 +131,22 @@ def _worker_config(config: Config, strategy) -> Config:
     )
 
 
+def _init_from(model, path: str) -> None:
+    """Copy the weights of the HalfModel saved at ``path`` into ``model`` (same architecture; the input
+    size may differ: the DenseNet-FCN's weights do not depend on it)."""
+    from hrcam.models import HalfModel
+
+    source = HalfModel.load(path)
+    want = [tuple(w.shape) for w in model.weights]
+    got = [tuple(w.shape) for w in source.weights]
+    if want != got:
+        raise ValueError(
+            f"`half.init_weights` {path!r} is a HalfModel with {len(got)} weights of other shapes than "
+            f"this config's model ({len(want)} weights): use the same `model` section"
+        )
+    model.set_weights(source.get_weights())
+
+
 def train_half(config: Config, train_ds, val_ds, num_classes: int, verbose: Any = "auto"):
     """Stage 1: train (or resume) the HalfModel under ``config.half.strategy``; returns the best HalfModel."""
     from hrcam.models import HalfModel
@@ -148,6 +164,8 @@ def train_half(config: Config, train_ds, val_ds, num_classes: int, verbose: Any 
             backbone=config.model.backbone,
             weights=config.model.weights,
         )
+        if config.half.init_weights:
+            _init_from(hm, config.half.init_weights)
         compile_half_model(hm, train_ds, config.half.optimizer, config.half.learning_rate)
         prepare_for_training(hm, strategy, config.half)
         callbacks, state = _callbacks(paths, "half", config.half, "val_accuracy", "max")
