@@ -37,7 +37,7 @@ __all__ = [
     "apply_overrides",
 ]
 
-PRESETS = ("demo", "synthetic", "tiny-imagenet")
+PRESETS = ("demo", "synthetic", "tiny-imagenet", "tiny-imagenet-128")
 """Names of the presets shipped in ``hrcam/presets/`` (``opts/<name>.yaml`` in the repository)."""
 
 
