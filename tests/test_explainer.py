@@ -332,6 +332,8 @@ def test_train_explainer_cli_end_to_end_and_resume(tmp_path, capsys):
         "--set",
         "explainer.channels=8",
         "--set",
+        "explainer.decoder_stride=2",  # the DeepLabv3+ decoder (features at stride 4 here)
+        "--set",
         "train.steps_per_epoch=2",
         "--epochs",
         "1",
