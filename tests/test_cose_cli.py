@@ -36,6 +36,21 @@ def test_hrcam_sources_and_random_copy(model_files):
         assert m.shape == (2, 32, 32) and m.min() >= 0 and m.max() <= 1 + 1e-6
     with pytest.raises(ValueError, match="needs a FullModel"):
         method_source(hm, "hrcam")
+    # one compiled pass per batch (no separate predict_proba), the same maps as `hrcam score`'s
+    from hrcam.evaluation.scoring import method_maps
+
+    targets = np.argmax(probs, -1)
+    np.testing.assert_allclose(high, method_maps("hrcam", fm, x, targets), atol=1e-6)
+    np.testing.assert_allclose(low, method_maps("cam", fm, x, targets), atol=1e-6)
+    calls = []
+    original = fm.predict_proba
+    fm.predict_proba = lambda *a, **k: calls.append(1) or original(*a, **k)
+    try:
+        for name in ("hrcam", "hrcam-low", "hrcam-guided"):
+            method_source(fm, name)(x)
+    finally:
+        del fm.predict_proba
+    assert calls == []
     clone = random_copy(hm)
     assert isinstance(clone, HalfModel)
     assert not np.allclose(

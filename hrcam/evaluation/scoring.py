@@ -29,7 +29,15 @@ import numpy as np
 
 from hrcam.arrays import minmax, resize_maps
 
-__all__ = ["ScoringData", "BASELINES", "MODEL_METHODS", "method_maps", "score_maps", "score_methods"]
+__all__ = [
+    "ScoringData",
+    "BASELINES",
+    "MODEL_METHODS",
+    "method_maps",
+    "score_maps",
+    "score_methods",
+    "upsample_maps",
+]
 
 BASELINES = ("center", "full")
 MODEL_METHODS = ("cam", "hrcam", "refined", "guided", "refined_guided")
@@ -66,7 +74,9 @@ def _max_box_acc(result: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def _upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def upsample_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(N, h, w) maps -> (N, H, W) float32 in [0, 1]: bilinear up-sampling, then min-max per map (the
+    ``cam`` method's low-res CAM at the image size)."""
     return minmax(resize_maps(maps, size))
 
 
@@ -100,7 +110,7 @@ def method_maps(
                 cache["high"] = maps[0]
             cache["low"], cache["guided"] = maps[-3], maps[-2]
         if key == "cam":
-            return _upsample(cache["low"], (h, w))
+            return upsample_maps(cache["low"], (h, w))
         if key in ("guided", "refined_guided"):
             return _guided_maps(key, images, cache, workers)
         if "high" not in cache:

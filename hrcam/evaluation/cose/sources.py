@@ -96,7 +96,7 @@ def _is_hrcam_model(model: Any) -> bool:
 
 
 def _hrcam_fn(model: Any, which: str, batch_size: int) -> MapFn:
-    from hrcam.evaluation.scoring import method_maps
+    from hrcam.evaluation.scoring import upsample_maps
     from hrcam.models import FullModel
 
     if not _is_hrcam_model(model):
@@ -109,8 +109,13 @@ def _hrcam_fn(model: Any, which: str, batch_size: int) -> MapFn:
     key = _HRCAM_KEYS[which]
 
     def fn(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        probs = model.predict_proba(x, batch_size=batch_size)
-        return probs, method_maps(key, model, x, np.argmax(probs, -1), batch_size=batch_size)
+        # one compiled pass gives the predicted class's maps and the probabilities (custom_class None)
+        out = model.generate_cams(x, batch_size=batch_size, guided=key == "guided")
+        if key == "hrcam":
+            return out[-1], out[0]
+        if key == "guided":
+            return out[-1], np.asarray(out[-2], np.float32)
+        return out[-1], upsample_maps(out[-2], tuple(x.shape[1:3]))
 
     return fn
 
