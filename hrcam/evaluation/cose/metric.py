@@ -176,14 +176,19 @@ def cose_bootstrap(
     if len(ids) == 0:
         raise ValueError("the table has no rows to bootstrap")
     draws = np.random.default_rng(seed).integers(0, len(ids), size=(n_boot, len(ids)))
-    counts = np.stack([np.bincount(d, minlength=len(ids)) for d in draws])  # (n_boot, n_images)
-    w = counts[:, row_image] * (t.weight * np.isfinite(t.ssim))[None]  # (n_boot, n_rows)
-    ssim = np.nan_to_num(t.ssim)
+    n = len(ids)
+    offsets = draws + n * np.arange(n_boot)[:, None]  # counts[b, i]: how often draw set b drew image i
+    counts = np.bincount(offsets.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
+    weight = (t.weight * np.isfinite(t.ssim)).astype(np.float64)  # (n_rows,)
+    weighted_ssim = weight * np.nan_to_num(t.ssim)
 
     def mean(keep: np.ndarray) -> np.ndarray:
-        total = w[:, keep].sum(1).astype(np.float64)
+        # per-image sums of the kept rows, then one (n_boot, n_images) @ (n_images,) product per draw set
+        per_image_w = np.bincount(row_image[keep], weights=weight[keep], minlength=n)
+        per_image_s = np.bincount(row_image[keep], weights=weighted_ssim[keep], minlength=n)
+        total = counts @ per_image_w
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(total > 0, (w[:, keep] * ssim[keep]).sum(1) / total, np.nan)
+            return np.where(total > 0, (counts @ per_image_s) / total, np.nan)
 
     c, f = mean(np.isin(t.kind, ("geometric", "photometric")) & t.correct), mean(~t.correct)
     cose = np.sqrt(np.clip(c, 0, None) * np.clip(1.0 - f, 0, None))
