@@ -30,6 +30,7 @@ def train(strategy_name: str, root: Path, clf_path: Path, data):
             "data.batch_size=8",
             "explainer.channels=8",
             "explainer.rates=[1, 2]",
+            "explainer.decoder_stride=2",  # the preset's DeepLabv3+ decoder (features at stride 4 here)
             "explainer.dropout=0.0",  # dropout's random draws differ between one and two replicas
             "train.epochs=1",
             "train.steps_per_epoch=3",
