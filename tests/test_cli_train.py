@@ -240,3 +240,9 @@ def test_half_init_weights_starts_from_a_model_of_another_input_size(tmp_path):
     )
     with pytest.raises(ValueError, match="half.init_weights.*other shapes"):
         train_stage(other, "half", verbose=0)
+    (tmp_path / "d").mkdir()
+    missing = load_config(
+        _write_config(tmp_path / "d", half={"epochs": 1, "init_weights": str(tmp_path / "no.keras")})
+    )
+    with pytest.raises(FileNotFoundError, match="half.init_weights.*no.keras"):
+        train_stage(missing, "half", verbose=0)

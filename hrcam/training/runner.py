@@ -136,6 +136,11 @@ def _init_from(model, path: str) -> None:
     size may differ: the DenseNet-FCN's weights do not depend on it)."""
     from hrcam.models import HalfModel
 
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"`half.init_weights`: no HalfModel at {str(path)!r} (train the smaller model first, or set "
+            "half.init_weights=null)"
+        )
     source = HalfModel.load(path)
     want = [tuple(w.shape) for w in model.weights]
     got = [tuple(w.shape) for w in source.weights]
