@@ -107,12 +107,12 @@ def test_train_half_then_full_then_evaluate(tmp_path, capsys):
     )
 
 
-def _run_cli(args, **kwargs):
+def _run_cli(args, stderr=subprocess.STDOUT, **kwargs):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "hrcam.cli", *args],
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=stderr,
         text=True,
         env=env,
         **kwargs,
@@ -142,10 +142,11 @@ def test_training_resumes_after_kill(tmp_path):
     assert killed_at["epoch"] >= 1
     assert len(killed_at["history"]["loss"]) == killed_at["epoch"]
 
-    proc = _run_cli(["train-half", "--config", str(cfg), "--quiet", "--json"])
-    out, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 0, out
-    assert f"resuming at epoch {killed_at['epoch'] + 1}/3" in out
+    proc = _run_cli(["train-half", "--config", str(cfg), "--quiet", "--json"], stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    assert f"resuming at epoch {killed_at['epoch'] + 1}/3" in err
+    assert json.loads(out)["epochs_trained"] == 3  # --json: stdout is the summary alone
     history = json.loads((tmp_path / "run" / "half" / "history.json").read_text())
     assert len(history["loss"]) == 3  # the epochs before the kill are kept, not retrained
     assert history["loss"][: killed_at["epoch"]] == killed_at["history"]["loss"]

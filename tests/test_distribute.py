@@ -47,7 +47,7 @@ def test_mirrored_run_killed_after_a_checkpoint_resumes_and_equals_one_device(tm
     assert state["epoch"] == 1 and not (tmp_path / "out.npz").exists()
     resumed = subprocess.run(args, env=ENV, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resuming at epoch 2/2" in resumed.stdout
+    assert "resuming at epoch 2/2" in resumed.stderr
     assert _max_diff(tmp_path / "out.npz") < 1e-5
 
 

@@ -14,6 +14,7 @@ Layout of ``run_dir``::
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,8 @@ def _fit(
     if initial_epoch >= train.epochs:
         return state.history
     if initial_epoch:
-        print(f"resuming at epoch {initial_epoch + 1}/{train.epochs} from {state.state_dir}")
+        # stderr: stdout carries the command's result (--json)
+        print(f"resuming at epoch {initial_epoch + 1}/{train.epochs} from {state.state_dir}", file=sys.stderr)
     model.fit(
         train_ds,
         validation_data=val_ds,
