@@ -186,6 +186,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if int(self.epochs) < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs!r}")
+        if self.init_weights is not None and not isinstance(self.init_weights, str):
+            raise ValueError(f"init_weights must be a .keras path or null, got {self.init_weights!r}")
         if not 0 < self.reduce_lr_factor < 1:
             raise ValueError(f"reduce_lr_factor must be in (0, 1), got {self.reduce_lr_factor!r}")
         if self.objective not in ("reconstruct", "align", "distil"):

@@ -247,3 +247,12 @@ def test_half_init_weights_starts_from_a_model_of_another_input_size(tmp_path):
     )
     with pytest.raises(FileNotFoundError, match="half.init_weights.*no.keras"):
         train_stage(missing, "half", verbose=0)
+    # a finished (or interrupted) run keeps its own weights: the source is not read again
+    moved = tmp_path / "moved.keras"
+    Path(source).rename(moved)
+    assert train_stage(cfg, "half", verbose=0).summary["epochs_trained"] == 1
+    with pytest.raises(ValueError, match="half.init_weights|init_weights must be"):
+        load_config(_write_config(tmp_path / "d", half={"init_weights": 5}))
+    stage2 = load_config(_write_config(tmp_path / "d", full={"init_weights": str(moved)}))
+    with pytest.raises(ValueError, match="full.init_weights. is not used"):
+        train_stage(stage2, "full", half_path=moved, verbose=0)

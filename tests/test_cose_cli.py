@@ -42,6 +42,13 @@ def test_hrcam_sources_and_random_copy(model_files):
     targets = np.argmax(probs, -1)
     np.testing.assert_allclose(high, method_maps("hrcam", fm, x, targets), atol=1e-6)
     np.testing.assert_allclose(low, method_maps("cam", fm, x, targets), atol=1e-6)
+    for model in (hm, fm):  # HalfModel and FullModel outputs differ in length: every source, both kinds
+        p_low, low_m = method_source(model, "hrcam-low")(x)
+        p_guided, guided_m = method_source(model, "hrcam-guided")(x)
+        np.testing.assert_allclose(p_low, probs, atol=1e-6)
+        np.testing.assert_allclose(p_guided, probs, atol=1e-6)
+        np.testing.assert_allclose(low_m, method_maps("cam", model, x, targets), atol=1e-6)
+        np.testing.assert_allclose(guided_m, method_maps("guided", model, x, targets), atol=1e-5)
     calls = []
     original = fm.predict_proba
     fm.predict_proba = lambda *a, **k: calls.append(1) or original(*a, **k)

@@ -144,6 +144,11 @@ def test_deeplab_plus_decoder_reads_the_stride_4_map_and_saves(tmp_path):
     assert clf.get_layer(name).output.shape[1] == 16
     with pytest.raises(ValueError, match="no 4-D feature map at stride 64"):
         stride_layer(clf, 64)
+    with pytest.raises(ValueError, match="no 4-D feature map at stride 3"):  # 32 / 3 is not a stride
+        stride_layer(clf, 3)
+    vgg = build_classifier("vgg16", 3, (32, 32, 3), hidden_units=8)  # its stages are one nested layer
+    with pytest.raises(ValueError, match="decoder_stride. 4: .*top-level layers"):
+        build_explainer(3, (32, 32, 3), vgg, channels=8, rates=(1, 2), decoder_stride=4)
     # a save / load round trip keeps the outputs; the low-level branch feeds the logits
     x = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype("float32")
     before = ex.predict(x, verbose=0)

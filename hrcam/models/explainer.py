@@ -145,7 +145,7 @@ def stride_layer(model: keras.Model, stride: int) -> str:
     found = None
     for layer in model.layers:
         shape = getattr(getattr(layer, "output", None), "shape", None)
-        if shape is not None and len(shape) == 4 and shape[1] and size // int(shape[1]) == stride:
+        if shape is not None and len(shape) == 4 and shape[1] and size == stride * int(shape[1]):
             found = layer.name
     if found is None:
         raise ValueError(
@@ -164,7 +164,14 @@ def _with_low_level(model: keras.Model, decoder_stride: int | None) -> keras.Mod
             f"`decoder_stride` must be a power of 2 below the features' stride {feature_stride}, "
             f"got {decoder_stride!r}"
         )
-    low = model.get_layer(stride_layer(model, decoder_stride)).output
+    try:
+        name = stride_layer(model, decoder_stride)
+    except ValueError as err:  # e.g. a keras.applications classifier: its stages sit in one nested layer
+        raise ValueError(
+            f"`decoder_stride` {decoder_stride}: {err}; the decoder needs a backbone whose stages are "
+            "top-level layers (the 'resnet50' backbone or a densenet_fcn classifier)"
+        ) from None
+    low = model.get_layer(name).output
     return keras.Model(model.input, [low, model.output], name=f"{model.name}_with_low_level")
 
 

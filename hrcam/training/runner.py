@@ -171,11 +171,11 @@ def train_half(config: Config, train_ds, val_ds, num_classes: int, verbose: Any 
             backbone=config.model.backbone,
             weights=config.model.weights,
         )
-        if config.half.init_weights:
-            _init_from(hm, config.half.init_weights)
         compile_half_model(hm, train_ds, config.half.optimizer, config.half.learning_rate)
         prepare_for_training(hm, strategy, config.half)
         callbacks, state = _callbacks(paths, "half", config.half, "val_accuracy", "max")
+        if config.half.init_weights and state.read() is None:  # a resumed run keeps its own weights
+            _init_from(hm, config.half.init_weights)
         history = _fit(hm, state, callbacks, train_ds, val_ds, config.half, verbose)
     write_json(paths.history("half"), history)
     return HalfModel.load(paths.best("half") if paths.best("half").is_file() else paths.last("half"))
@@ -192,6 +192,11 @@ def train_full(config: Config, half_model, train_ds, val_ds, verbose: Any = "aut
     from hrcam.training.full import compile_stage2, stage2_dataset
     from hrcam.training.strategy import check_global_batch, prepare_for_training, strategy_scope
 
+    if config.full.init_weights:
+        raise ValueError(
+            f"`full.init_weights` is not used (got {config.full.init_weights!r}): stage 2 starts from the "
+            "HalfModel given by --half; set half.init_weights for stage 1"
+        )
     with strategy_scope(config.full) as strategy:
         check_global_batch(config.data.batch_size, strategy)
         paths = prepare_run_dir(_worker_config(config, strategy))
