@@ -208,6 +208,13 @@ class Config:
     full: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20))
     run_dir: str = "runs/default"
 
+    def __post_init__(self) -> None:
+        if self.full.init_weights:
+            raise ValueError(
+                f"`full.init_weights` is not used (got {self.full.init_weights!r}): stage 2 starts from the "
+                "HalfModel given by --half; set half.init_weights for stage 1"
+            )
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

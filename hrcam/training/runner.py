@@ -192,11 +192,6 @@ def train_full(config: Config, half_model, train_ds, val_ds, verbose: Any = "aut
     from hrcam.training.full import compile_stage2, stage2_dataset
     from hrcam.training.strategy import check_global_batch, prepare_for_training, strategy_scope
 
-    if config.full.init_weights:
-        raise ValueError(
-            f"`full.init_weights` is not used (got {config.full.init_weights!r}): stage 2 starts from the "
-            "HalfModel given by --half; set half.init_weights for stage 1"
-        )
     with strategy_scope(config.full) as strategy:
         check_global_batch(config.data.batch_size, strategy)
         paths = prepare_run_dir(_worker_config(config, strategy))
