@@ -12,8 +12,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "HalfModel": "hrcam.models",
-    "FullModel": "hrcam.models",
+    "HalfModel": "hrcam.highres",
+    "FullModel": "hrcam.highres",
     "saliency_plot": "hrcam.plotting",
 }
 

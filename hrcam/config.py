@@ -5,7 +5,7 @@ wheel install finds them); ``opts/`` at the repository root holds the same files
 (a test keeps the two identical). :func:`load_config` takes a preset name (``"demo"``) or a file path.
 
 This module is TensorFlow-free (``import hrcam.config`` loads neither TensorFlow nor Keras): the network
-sizes (:class:`DenseNetFCNConfig`) are defined here and used by :mod:`hrcam.models.densenet_fcn`.
+sizes (:class:`DenseNetFCNConfig`) are defined here and used by :mod:`hrcam.highres.densenet_fcn`.
 Nothing here reads ``sys.argv`` or touches the filesystem at import time.
 """
 
@@ -78,7 +78,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class DenseNetFCNConfig:
-    """Sizes of the DenseNet-FCN built by :mod:`hrcam.models.densenet_fcn`. Defaults are the HR-CAM
+    """Sizes of the DenseNet-FCN built by :mod:`hrcam.highres.densenet_fcn`. Defaults are the HR-CAM
     paper's configuration. Defined here (TensorFlow-free) so that :class:`ModelConfig` derives from it."""
 
     num_blocks: int = 4

@@ -59,8 +59,8 @@ def main() -> None:
     from hrcam.arrays import minmax, resize_maps
     from hrcam.evaluation.localisation import max_box_acc_v2
     from hrcam.evaluation.pixel_ap import pxap
-    from hrcam.guided import guided_upsample
     from hrcam.models import load_model
+    from hrcam.ops.guided import guided_upsample
 
     model = load_model(args.model)
     images, labels, masks, boxes = validation_data(args.data, model, args.num, args.seed)

@@ -119,7 +119,7 @@ def test_resume_after_interruption_reproduces_pool_and_steps(tmp_path):
     """Killed after epoch 1, resumed: the same pool and step counts as the uninterrupted schedule (the
     pool's choices replayed with its seed and a fake batch clock)."""
     from hrcam.casm.pool import ClassifierPool
-    from hrcam.training.casm import train_casm
+    from hrcam.casm.training import train_casm
 
     common = TINY + ["data.train_size=32", "train.epochs=2", "train.checkpoint_every=100"]
     mode = ["reproduce=null", "train.hp=0.5", "train.smf=2", "train.f_size=2", "train.seed=0"]

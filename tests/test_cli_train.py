@@ -181,8 +181,8 @@ def test_commands_are_thin(tmp_path, monkeypatch):
     """The workflows live in hrcam.training; a command imports no private name of another command."""
     import ast
 
-    from hrcam.training.demo import demo_config, run_demo  # noqa: F401
-    from hrcam.training.workflow import full_stage_name, train_stage  # noqa: F401
+    from hrcam.demo import demo_config, run_demo  # noqa: F401
+    from hrcam.highres.workflow import full_stage_name, train_stage  # noqa: F401
 
     commands = Path(__file__).resolve().parents[1] / "hrcam" / "commands"
     for path in commands.glob("*.py"):
@@ -200,7 +200,7 @@ def test_training_is_seeded_by_data_seed(tmp_path):
     """The same config trains the same HalfModel (weights init, shuffling, augmentation follow
     `data.seed`); another seed gives another model."""
     from hrcam.config import load_config
-    from hrcam.training.workflow import train_stage
+    from hrcam.highres.workflow import train_stage
 
     def weights(name: str, seed: int) -> list[np.ndarray]:
         (tmp_path / name).mkdir()
@@ -218,7 +218,7 @@ def test_half_init_weights_starts_from_a_model_of_another_input_size(tmp_path):
     """`half.init_weights` starts stage 1 from a HalfModel trained at another size (fine-tuning at a
     higher resolution); a model of another architecture is refused by name."""
     from hrcam.config import load_config
-    from hrcam.training.workflow import train_stage
+    from hrcam.highres.workflow import train_stage
 
     (tmp_path / "a").mkdir()
     small = train_stage(load_config(_write_config(tmp_path / "a", half={"epochs": 1})), "half", verbose=0)

@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hrcam.evaluation.class_masks import (
+from hrcam.explainer import losses as L
+from hrcam.explainer.class_masks import (
     merge_class_maps,
     segmentation_table,
     specificity_matrix,
     trivial_maps,
 )
-from hrcam.models.densenet_fcn import DenseNetFCNConfig
-from hrcam.models.explainer import aggregate_masks, build_explainer, dilate_backbone
-from hrcam.models.multilabel import MultiLabelMetric, build_classifier
-from hrcam.training import explainer_losses as L
-from hrcam.training.explainer_config import load_explainer_config
+from hrcam.explainer.classifier import MultiLabelMetric, build_classifier
+from hrcam.explainer.config import load_explainer_config
+from hrcam.explainer.network import aggregate_masks, build_explainer, dilate_backbone
+from hrcam.highres.densenet_fcn import DenseNetFCNConfig
 
 TINY = DenseNetFCNConfig(num_blocks=2, layers_per_block=2, growth_rate=4, initial_filters=8, weight_decay=0.0)
 
@@ -128,7 +128,7 @@ def test_explainer_shapes_and_dilated_backbone():
 
 
 def test_deeplab_plus_decoder_reads_the_stride_4_map_and_saves(tmp_path):
-    from hrcam.models.explainer import stride_layer
+    from hrcam.explainer.network import stride_layer
 
     keras.utils.set_random_seed(0)
     clf = build_classifier("densenet_fcn", 3, (32, 32, 3), densenet=TINY)  # features at stride 4 (8x8)
@@ -176,7 +176,7 @@ def test_multilabel_metric_micro_counts():
 
 
 def test_classifier_weights_unchanged_by_explainer_training(tmp_path):
-    from hrcam.training.explainer import ExplainerTrainer
+    from hrcam.explainer.training import ExplainerTrainer
 
     keras.utils.set_random_seed(0)
     clf = build_classifier("densenet_fcn", 3, (32, 32, 3), densenet=TINY)
@@ -354,8 +354,8 @@ def test_train_explainer_cli_end_to_end_and_resume(tmp_path, capsys):
 
 
 def test_stage_extends_after_all_epochs_not_after_early_stop_and_uses_the_configured_lr(tmp_path):
+    from hrcam.explainer.training import _run_stage, _stage
     from hrcam.io import read_json
-    from hrcam.training.explainer import _run_stage, _stage
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(32, 3)).astype("float32"), rng.normal(size=(32, 1)).astype("float32")

@@ -33,7 +33,7 @@ def test_explainer_mirrored_two_cpus_equals_one_device(tmp_path):
 
 def test_explainer_strategy_config_and_cli():
     from hrcam.cli import main
-    from hrcam.training.explainer_config import load_explainer_config
+    from hrcam.explainer.config import load_explainer_config
 
     assert load_explainer_config(None, ["train.strategy=mirrored"]).train.strategy == "mirrored"
     with pytest.raises(ValueError, match="train.strategy"):
@@ -41,7 +41,7 @@ def test_explainer_strategy_config_and_cli():
     with pytest.raises(SystemExit):
         main(["train-explainer", "--strategy", "nccl"])
     with pytest.raises(ValueError, match="multiworker.*classifier"):
-        from hrcam.training.explainer import train_explainer_experiment
+        from hrcam.explainer.training import train_explainer_experiment
 
         train_explainer_experiment(load_explainer_config(None, ["train.strategy=multiworker"]))
 
@@ -49,9 +49,9 @@ def test_explainer_strategy_config_and_cli():
 def test_explainer_experiment_creates_the_strategy_before_any_tensorflow_work(tmp_path, monkeypatch):
     """multiworker must be created before TensorFlow runs an op: the experiment asks for the strategy
     before it seeds, builds datasets or loads the classifier."""
-    import hrcam.training.explainer as explainer
+    import hrcam.explainer.training as explainer
     import hrcam.training.strategy as strategy
-    from hrcam.training.explainer_config import load_explainer_config
+    from hrcam.explainer.config import load_explainer_config
 
     calls = []
 

@@ -6,9 +6,9 @@ import tensorflow as tf
 
 from hrcam.config import DenseNetFCNConfig
 from hrcam.evaluation import max_box_acc_v2, pxap
-from hrcam.guided import box_mean, guided_upsample
+from hrcam.highres.full import folded_class_maps
 from hrcam.models import FullModel, HalfModel
-from hrcam.models.full import folded_class_maps
+from hrcam.ops.guided import box_mean, guided_upsample
 from hrcam.saliency import saliency
 
 TINY = DenseNetFCNConfig(num_blocks=3, layers_per_block=2, growth_rate=4, initial_filters=8, cam_channels=6)
@@ -212,7 +212,7 @@ def test_distil_maps_fold_only_where_it_pays(images, monkeypatch):
     both give the activation maps' values."""
     import dataclasses
 
-    import hrcam.models.full as full
+    import hrcam.highres.full as full
     from hrcam import ops
 
     tf.keras.utils.set_random_seed(1)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from hrcam.highres.stage2 import fit_full_model
 from hrcam.models import DenseNetFCNConfig, FullModel, HalfModel, check_weights
-from hrcam.training.full import fit_full_model
 
 TINY = DenseNetFCNConfig(num_blocks=2, layers_per_block=2, growth_rate=4, initial_filters=8, cam_channels=6)
 

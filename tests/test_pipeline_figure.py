@@ -9,7 +9,7 @@ import pytest
 from matplotlib.figure import Figure
 from scipy import ndimage
 
-import hrcam.refine as pp
+import hrcam.highres.refine as pp
 from hrcam.plotting.pipeline_figure import PANELS
 from hrcam.plotting.pipeline_figure import plot_pipeline as pipeline_figure
 

@@ -518,7 +518,8 @@ def test_numpy_side_imports_no_tensorflow():
     import sys
 
     code = (
-        "import sys, hrcam.postprocessing, hrcam.refine, hrcam.evaluation, hrcam.evaluation.localisation\n"
+        "import sys, hrcam.postprocessing, hrcam.highres.refine, hrcam.evaluation\n"
+        "import hrcam.evaluation.localisation\n"
         "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
         "assert not bad, bad"
     )

@@ -4,7 +4,7 @@ stage features, trained against a classifier that keeps training and a pool of i
 * :class:`CasmMasker` (registered Keras model), :class:`CasmDecoder`, :func:`load_masker`;
 * :func:`build_resnet`: a small torchvision-layout ResNet (the masker's ResNet preset);
 * training: :class:`~hrcam.casm.trainer.CasmTrainer`, :class:`~hrcam.casm.pool.ClassifierPool`,
-  :func:`hrcam.training.casm.train_casm` (``hrcam train-casm``);
+  :func:`hrcam.casm.training.train_casm` (``hrcam train-casm``);
 * evaluation: :mod:`hrcam.casm.scoring` (``hrcam score --method casm``), :mod:`hrcam.casm.masks_eval`
   (``hrcam evaluate masks``).
 """

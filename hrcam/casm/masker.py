@@ -266,7 +266,7 @@ class CasmMasker(keras.Model):
 
 def load_masker(path: str | Path) -> CasmMasker:
     """A :class:`CasmMasker` from a ``.keras`` file (FileNotFoundError / ValueError naming the file)."""
-    import hrcam.models  # noqa: F401  (registers hrcam's Keras classes a masker's classifier may use)
+    import hrcam.highres.full  # noqa: F401  (registers the HR-CAM classes a masker's classifier may use)
 
     path = Path(path)
     if not path.is_file():

@@ -56,12 +56,12 @@ def emit(result: dict[str, Any], as_json: bool, lines: list[str]) -> None:
 
 
 def load_hrcam_model(path: str, argument: str = "--model"):
-    """A HalfModel or FullModel from a ``.keras`` file, through :func:`hrcam.models.load_model`.
+    """A HalfModel or FullModel from a ``.keras`` file, through :func:`hrcam.highres.load_model`.
 
     Raises:
         FileNotFoundError: no file. ValueError: a Keras model without hrcam's CAM head.
     """
-    from hrcam.models import FullModel, HalfModel, load_model
+    from hrcam.highres import FullModel, HalfModel, load_model
 
     model = load_model(path)
     if not isinstance(model, (HalfModel, FullModel)):

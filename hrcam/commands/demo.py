@@ -1,6 +1,6 @@
 """``hrcam demo``: the whole HR-CAM job on built-in synthetic data, offline, in a few minutes on a CPU.
 
-Parses the options and prints; the workflow is :func:`hrcam.training.demo.run_demo`.
+Parses the options and prints; the workflow is :func:`hrcam.demo.run_demo`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hrcam.training.demo import demo_config, run_demo
+    from hrcam.demo import demo_config, run_demo
 
     out = Path(args.out)
     config = demo_config(args.config, args.overrides)

@@ -47,8 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hrcam.data.folder import FolderDataset, load_image_files
+    from hrcam.highres.report import evaluate_classifier
     from hrcam.io import write_json
-    from hrcam.training.report import evaluate_classifier
 
     if args.task == "masks":  # CASM masks (issue 11)
         from hrcam.commands.evaluate_masks import run_masks

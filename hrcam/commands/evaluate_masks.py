@@ -41,7 +41,7 @@ def _named(items: list[str]) -> dict[str, str]:
 
 
 def _load_classifier(path: str):
-    from hrcam.models import load_model
+    from hrcam.highres import load_model
 
     return load_model(path)
 

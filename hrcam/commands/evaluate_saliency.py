@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from hrcam.evaluation.cose import transforms as T
     from hrcam.evaluation.cose.report import evaluate_methods, format_rows, transforms_figure, write_report
     from hrcam.evaluation.cose.sources import method_source, random_copy
-    from hrcam.models import load_model
+    from hrcam.highres import load_model
     from hrcam.plotting.charts import save_figure
 
     if not args.methods:

@@ -86,7 +86,7 @@ def _load_model(path: str) -> Any:
     """The classifier (a keras.Model with one (B, C) output) of a saved model file."""
     import keras
 
-    from hrcam.models import load_model
+    from hrcam.highres import load_model
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"--model {path!r} does not exist")

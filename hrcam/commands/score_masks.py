@@ -35,10 +35,10 @@ def run_masks(args: argparse.Namespace) -> int:
     import keras
     import numpy as np
 
-    import hrcam.models  # noqa: F401  (registers hrcam's Keras classes)
+    import hrcam.explainer.network  # noqa: F401  (registers hrcam's Keras classes)
     from hrcam.data.masks import mask_data
-    from hrcam.training.explainer_config import load_explainer_config
-    from hrcam.training.explainer_eval import evaluate_methods
+    from hrcam.explainer.config import load_explainer_config
+    from hrcam.explainer.evaluation import evaluate_methods
 
     classifier = keras.saving.load_model(args.model)
     over = [

@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hrcam.training.workflow import full_stage_name, train_stage
+    from hrcam.highres.workflow import full_stage_name, train_stage
 
     stage = "half" if args.command == "train-half" else "full"
     if stage == "full" and args.objective:

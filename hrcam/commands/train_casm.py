@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hrcam.casm.config import load_casm_config
-    from hrcam.training.casm import train_casm
+    from hrcam.casm.training import train_casm
 
     overrides = list(args.overrides) + strategy_overrides(args, "train")
     if args.adversarial:

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hrcam.training.explainer_config import load_explainer_config
+    from hrcam.explainer.config import load_explainer_config
 
     overrides = list(args.overrides)
     if args.data:
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if args.run_dir:
         cfg.run_dir = args.run_dir
 
-    from hrcam.training.explainer import train_explainer_experiment
+    from hrcam.explainer.training import train_explainer_experiment
 
     summary = train_explainer_experiment(cfg, verbose=0 if args.quiet else "auto")
     emit(summary, args.json, [f"{k}: {v}" for k, v in summary.items()])

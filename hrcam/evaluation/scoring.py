@@ -8,7 +8,7 @@ Each method turns a batch of images into (N, H, W) maps in [0, 1] at the images'
 * ``hrcam``: the FullModel's high-res CAM;
 * ``refined``: the HR-CAM refinement pipeline's ``merged`` map (:func:`hrcam.postprocessing.refine`);
 * ``guided``: the low-res CAM up-sampled with the image as guide (``generate_cams(guided=True)``,
-  :mod:`hrcam.guided`, parameters chosen on a validation split); ``refined_guided``: the pipeline on it;
+  :mod:`hrcam.ops.guided`, parameters chosen on a validation split); ``refined_guided``: the pipeline on it;
 * any method of :mod:`hrcam.saliency` (``gradcam``, ``gradcam++``, ``layercam``, ``guidedgradcam``,
   ``guided_cam``, ``multilayercam``, ...), with options as ``NAME:key=value,key=value``
   (e.g. ``guided_cam:source=gradcam``).
@@ -92,7 +92,7 @@ def method_maps(
 ) -> np.ndarray:
     """(N, H, W) float32 maps in [0, 1] of ``method`` for ``targets`` (N,) (see the module docstring).
 
-    ``model`` is a :class:`~hrcam.models.FullModel` (all methods) or :class:`~hrcam.models.HalfModel` (all
+    ``model`` is a :class:`~hrcam.highres.FullModel` (all methods) or :class:`~hrcam.highres.HalfModel` (all
     but ``hrcam`` and ``refined``). ``cache`` shares the CAM forward pass between ``cam``, ``hrcam`` and
     ``refined``.
     """

@@ -1,7 +1,7 @@
 """The serving functions of an hrcam SavedModel: saliency heads and top-k over checked requests.
 
-:class:`ServingHeads` binds a classifier (a :class:`~hrcam.models.HalfModel`, a
-:class:`~hrcam.models.FullModel` or any Keras classifier) to a set of saliency *heads* and builds the
+:class:`ServingHeads` binds a classifier (a :class:`~hrcam.highres.HalfModel`, a
+:class:`~hrcam.highres.FullModel` or any Keras classifier) to a set of saliency *heads* and builds the
 traceable functions that become the SavedModel's signatures:
 
 ==================  =========================================================  ======================
@@ -24,7 +24,7 @@ Heads (all computed in the same graph as the probabilities):
 * ``cam``: the classifier's low-resolution CAM (HalfModel / FullModel), bilinearly up-sampled;
 * ``high_res_cam``: the FullModel's high-resolution CAM;
 * ``gradcam``: Grad-CAM from :class:`hrcam.saliency.GradCAM` (any Keras classifier);
-* ``guided_cam``: the low-res CAM up-sampled with the image as guide (:mod:`hrcam.guided`; HalfModel /
+* ``guided_cam``: the low-res CAM up-sampled with the image as guide (:mod:`hrcam.ops.guided`; HalfModel /
   FullModel; exported only when asked for).
 
 All heads come from one forward pass through the network: with Grad-CAM, the public saliency core's
@@ -69,8 +69,8 @@ SIGNATURES = (
 
 
 def _load_model_file(path: Path) -> Any:
-    """A ``.keras`` file through hrcam's one loading path (:func:`hrcam.models.load_model`)."""
-    from hrcam.models import load_model
+    """A ``.keras`` file through hrcam's one loading path (:func:`hrcam.highres.load_model`)."""
+    from hrcam.highres import load_model
 
     return load_model(path)
 
@@ -79,7 +79,7 @@ def load_classifier(model: Any) -> Any:
     """Resolve ``model`` to a HalfModel, a FullModel or a ``keras.Model``.
 
     Args:
-        model: a :class:`~hrcam.models.HalfModel`, :class:`~hrcam.models.FullModel`, ``keras.Model``, or the
+        model: a :class:`~hrcam.highres.HalfModel`, :class:`~hrcam.highres.FullModel`, ``keras.Model``, or the
             path of a ``.keras`` file (a FullModel file loads as a FullModel, an hrcam classifier as a
             HalfModel, anything else as a plain Keras model).
 
@@ -87,7 +87,7 @@ def load_classifier(model: Any) -> Any:
         FileNotFoundError: no file at the path.
         TypeError: anything else.
     """
-    from hrcam.models import FullModel, HalfModel
+    from hrcam.highres import FullModel, HalfModel
 
     if isinstance(model, (HalfModel, FullModel, keras.Model)):
         return model
@@ -130,7 +130,7 @@ class ServingHeads:
         top_k: int = 5,
         gradcam_layer: str | keras.layers.Layer | None = None,
     ) -> None:
-        from hrcam.models import FullModel, HalfModel
+        from hrcam.highres import FullModel, HalfModel
 
         model = load_classifier(model)
         self.wrapper = model if isinstance(model, (HalfModel, FullModel)) else None
@@ -288,7 +288,7 @@ class ServingHeads:
             preds = self.classifier(x, training=False)
             resolved = select_classes(preds, classes)
         if "guided_cam" in self.heads:  # image-guided up-sampling of the low-res CAM, in the same graph
-            from hrcam.guided import guided_upsample
+            from hrcam.ops.guided import guided_upsample
 
             raw["guided_cam"] = guided_upsample(x, raw["cam"])
         result = {

@@ -65,7 +65,7 @@ class MapEngine:
 
     def _setup_keras(self, model_path: str | Path) -> None:
         from hrcam.export.heads import HEADS, ServingHeads
-        from hrcam.models import load_model
+        from hrcam.highres import load_model
         from hrcam.saliency import get, saliency
 
         if not Path(model_path).is_file():

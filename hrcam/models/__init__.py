@@ -1,19 +1,19 @@
-"""HR-CAM models: the DenseNet-FCN builder, HalfModel (classifier + low-res CAM) and FullModel
-(expansion network + high-res CAM), both Functional ``keras.Model`` subclasses registered with Keras.
+"""The public names of hrcam's models, for users (``from hrcam.models import HalfModel, FullModel``).
 
-Importing this package registers hrcam's Keras classes (HalfModel, FullModel, PixelPreprocessing), so
-that ``keras.saving.load_model(path)`` returns them; :func:`load_model` also reads files of earlier
-releases. :data:`LAYERS` is the one table of the layer names the models, training and export use.
+A thin alias: HR-CAM's models live in :mod:`hrcam.highres`, the Explainer's networks in
+:mod:`hrcam.explainer`; code inside hrcam imports them from there. Importing this module registers every
+hrcam Keras class (HalfModel, FullModel, PixelPreprocessing, the Explainer's ClassMasks and metrics), so
+``keras.saving.load_model(path)`` returns them; :func:`load_model` also reads files of earlier releases.
 """
 
-from hrcam.models.densenet_fcn import DenseNetFCNConfig
-from hrcam.models.explainer import build_explainer  # registers ClassMasks
-from hrcam.models.full import OBJECTIVES, FullModel, check_weights
-from hrcam.models.half import HalfModel
-from hrcam.models.layers import LAYERS
-from hrcam.models.loading import load_model
-from hrcam.models.multilabel import build_classifier  # registers MultiLabelMetric
-from hrcam.models.preprocessing import PixelPreprocessing
+from hrcam.explainer.classifier import build_classifier  # registers MultiLabelMetric
+from hrcam.explainer.network import build_explainer  # registers ClassMasks
+from hrcam.highres.densenet_fcn import DenseNetFCNConfig
+from hrcam.highres.full import OBJECTIVES, FullModel, check_weights
+from hrcam.highres.half import HalfModel
+from hrcam.highres.layers import LAYERS
+from hrcam.highres.loading import load_model
+from hrcam.highres.preprocessing import PixelPreprocessing
 
 __all__ = [
     "DenseNetFCNConfig",

@@ -2,7 +2,7 @@
 ``utils/plotting.py::pipeline``; renamed so the figure and the computation no longer share a name).
 
 Unlike the original, which recomputed every step itself, the figure is drawn from the dict that
-:func:`hrcam.refine.pipeline` returns: what you see is exactly what the pipeline computed. No
+:func:`hrcam.highres.refine.pipeline` returns: what you see is exactly what the pipeline computed. No
 pyplot state is touched; the result is a ``matplotlib.figure.Figure`` (``fig.savefig(path)`` renders it).
 """
 
@@ -76,18 +76,18 @@ def plot_pipeline(
     Args:
         img: one image (H, W, C) or (1, H, W, C), uint8 or float in [0, 1].
         low: its low-res CAM (h, w). high: its high-res CAM (H, W).
-        steps: the dict :func:`hrcam.refine.pipeline` returned for this image; None: it is
+        steps: the dict :func:`hrcam.highres.refine.pipeline` returned for this image; None: it is
             computed here, once, with ``**params``.
         cmap: colormap of the CAM panels.
         panel_size: inches per panel.
         arrows: join consecutive panels of a row with arrows, as the original figure.
-        **params: parameters of :func:`hrcam.refine.pipeline` (only when ``steps`` is None).
+        **params: parameters of :func:`hrcam.highres.refine.pipeline` (only when ``steps`` is None).
 
     Returns:
         A ``matplotlib.figure.Figure`` with 12 axes titled as :data:`PANELS`.
     """
     if steps is None:
-        from hrcam.refine import pipeline as run_pipeline
+        from hrcam.highres.refine import pipeline as run_pipeline
 
         steps = run_pipeline(img, low, high, **params)
     elif params:
@@ -95,11 +95,13 @@ def plot_pipeline(
             f"pipeline parameters {sorted(params)} are only used when `steps` is None; "
             "`steps` was already computed with its own parameters"
         )
-    from hrcam.refine import STEP_KEYS
+    from hrcam.highres.refine import STEP_KEYS
 
     missing = set(STEP_KEYS) - {"edges"} - set(steps)  # every step the panels draw
     if missing:
-        raise ValueError(f"`steps` lacks {sorted(missing)}; pass the dict returned by hrcam.refine.pipeline")
+        raise ValueError(
+            f"`steps` lacks {sorted(missing)}; pass the dict returned by hrcam.highres.refine.pipeline"
+        )
     merged = np.asarray(steps["merged"])
     if merged.ndim != 2:
         raise ValueError(

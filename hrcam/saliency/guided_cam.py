@@ -6,8 +6,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from hrcam.guided import GUIDED_DEFAULTS, check_guided_options, guided_upsample
 from hrcam.ops import class_activation_maps
+from hrcam.ops.guided import GUIDED_DEFAULTS, check_guided_options, guided_upsample
 from hrcam.saliency.cam import CAM
 from hrcam.saliency.gradcam import GradCAM
 
@@ -17,8 +17,8 @@ _SOURCES = ("cam", "gradcam")
 
 
 class GuidedCAM(CAM):
-    """CAM (or Grad-CAM) maps up-sampled by :func:`hrcam.guided.guided_upsample`: bilinear, then He et al.'s
-    colour-guided filter with the input image as guide, then PAMR iterations (local colour affinities).
+    """CAM (or Grad-CAM) maps up-sampled by :func:`hrcam.ops.guided.guided_upsample`: bilinear, then He et
+    al.'s colour-guided filter with the input image as guide, then PAMR iterations (local colour affinities).
 
     Any global-average-pooling + Dense classifier (the CAM head is found as for :class:`CAM`); runs in the
     classifier's graph, batched, one forward pass (plus one backward pass through the head for

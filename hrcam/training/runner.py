@@ -1,4 +1,4 @@
-"""Training runs: one run directory per experiment, resumable after an interruption.
+"""What every trainer shares: one run directory per experiment, resumable after an interruption.
 
 Layout of ``run_dir``::
 
@@ -23,10 +23,18 @@ import keras
 import yaml
 
 from hrcam.config import Config, TrainConfig
-from hrcam.io import read_json, write_json, write_text
+from hrcam.io import read_json, write_text
 from hrcam.training.callbacks import AtomicCheckpoint, TrainingState
 
-__all__ = ["RunPaths", "prepare_run_dir", "train_half", "train_full"]
+__all__ = [
+    "RunPaths",
+    "prepare_run_dir",
+    "run_callbacks",
+    "fit_resumable",
+    "worker_config",
+    "reload_model",
+    "load_history",
+]
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,7 @@ def prepare_run_dir(config: Config) -> RunPaths:
     return paths
 
 
-def _callbacks(paths: RunPaths, stage: str, train: TrainConfig, monitor: str, mode: str, save_fn=None):
+def run_callbacks(paths: RunPaths, stage: str, train: TrainConfig, monitor: str, mode: str, save_fn=None):
     checkpoint = AtomicCheckpoint(
         paths.best(stage), paths.last(stage), monitor=monitor, mode=mode, save_fn=save_fn
     )
@@ -98,7 +106,7 @@ def _callbacks(paths: RunPaths, stage: str, train: TrainConfig, monitor: str, mo
     return callbacks, state
 
 
-def _fit(
+def fit_resumable(
     model: keras.Model, state: TrainingState, callbacks, train_ds, val_ds, train: TrainConfig, verbose: Any
 ) -> dict[str, list[float]]:
     initial_epoch = state.restore(model)
@@ -120,7 +128,7 @@ def _fit(
     return state.history
 
 
-def _worker_config(config: Config, strategy) -> Config:
+def worker_config(config: Config, strategy) -> Config:
     """The config with ``run_dir`` moved to this worker's scratch folder on non-chief workers."""
     import dataclasses
 
@@ -133,97 +141,12 @@ def _worker_config(config: Config, strategy) -> Config:
     )
 
 
-def _init_from(model, path: str) -> None:
-    """Copy the weights of the HalfModel saved at ``path`` into ``model`` (same architecture; the input
-    size may differ: the DenseNet-FCN's weights do not depend on it)."""
-    from hrcam.models import HalfModel
-
-    if not Path(path).is_file():
-        raise FileNotFoundError(
-            f"`half.init_weights`: no HalfModel at {str(path)!r} (train the smaller model first, or set "
-            "half.init_weights=null)"
-        )
-    source = HalfModel.load(path)
-    want = [tuple(w.shape) for w in model.weights]
-    got = [tuple(w.shape) for w in source.weights]
-    if want != got:
-        raise ValueError(
-            f"`half.init_weights` {path!r} is a HalfModel with {len(got)} weights of other shapes than "
-            f"this config's model ({len(want)} weights): use the same `model` section"
-        )
-    model.set_weights(source.get_weights())
-
-
-def train_half(config: Config, train_ds, val_ds, num_classes: int, verbose: Any = "auto"):
-    """Stage 1: train (or resume) the HalfModel under ``config.half.strategy``; returns the best HalfModel."""
-    from hrcam.models import HalfModel
-    from hrcam.training.half import compile_half_model
-    from hrcam.training.strategy import check_global_batch, prepare_for_training, strategy_scope
-
-    size = config.data.image_size
-    with strategy_scope(config.half) as strategy:
-        check_global_batch(config.data.batch_size, strategy)
-        paths = prepare_run_dir(_worker_config(config, strategy))
-        hm = HalfModel(
-            num_classes,
-            (size, size, 3),
-            config.model.densenet_config(),
-            backbone=config.model.backbone,
-            weights=config.model.weights,
-        )
-        compile_half_model(hm, train_ds, config.half.optimizer, config.half.learning_rate)
-        prepare_for_training(hm, strategy, config.half)
-        callbacks, state = _callbacks(paths, "half", config.half, "val_accuracy", "max")
-        if config.half.init_weights and state.read() is None:  # a resumed run keeps its own weights
-            _init_from(hm, config.half.init_weights)
-        history = _fit(hm, state, callbacks, train_ds, val_ds, config.half, verbose)
-    write_json(paths.history("half"), history)
-    return HalfModel.load(paths.best("half") if paths.best("half").is_file() else paths.last("half"))
-
-
-def train_full(config: Config, half_model, train_ds, val_ds, verbose: Any = "auto", stage: str = "full"):
-    """Stage 2: build the FullModel on ``half_model`` (a HalfModel or its ``.keras`` path), freeze the
-    classifier, train the expansion path under ``config.full.strategy``.
-
-    ``stage`` names the sub-directory of the run (``full`` by default; e.g. ``full_align`` to keep a
-    second objective beside the first).
-    """
-    from hrcam.models import FullModel, HalfModel
-    from hrcam.training.full import compile_stage2, stage2_dataset
-    from hrcam.training.strategy import check_global_batch, prepare_for_training, strategy_scope
-
-    with strategy_scope(config.full) as strategy:
-        check_global_batch(config.data.batch_size, strategy)
-        paths = prepare_run_dir(_worker_config(config, strategy))
-        if isinstance(half_model, (str, Path)):
-            half_model = HalfModel.load(half_model)
-        elif config.full.strategy != "default":  # its variables must be created under the strategy
-            half_model = _reload(half_model)
-        fm = FullModel(half_model, objective=config.full.objective)
-        train_model = compile_stage2(
-            fm, config.full.optimizer, config.full.learning_rate, config.full.align_weight
-        )
-        prepare_for_training(train_model, strategy, config.full)
-        callbacks, state = _callbacks(paths, stage, config.full, "val_loss", "min", save_fn=fm.save)
-        history = _fit(
-            train_model,
-            state,
-            callbacks,
-            stage2_dataset(train_ds, fm.objective),
-            stage2_dataset(val_ds, fm.objective),
-            config.full,
-            verbose,
-        )
-    write_json(paths.history(stage), history)
-    return FullModel.load(paths.best(stage) if paths.best(stage).is_file() else paths.last(stage))
-
-
-def _reload(model):
+def reload_model(model: keras.Model) -> keras.Model:
     """``model`` saved and loaded again (inside the current strategy scope: its variables are created
     there)."""
     import tempfile
 
-    from hrcam.models import load_model
+    from hrcam.highres import load_model
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.keras"

@@ -29,9 +29,9 @@ def train(strategy: str, run_dir: Path, stop_after: int | None = None) -> dict:
     """``train_casm`` on a fixed-order training set (a shuffled one may be re-seeded when a strategy
     rewrites it)."""
     from hrcam.casm.config import load_casm_config
+    from hrcam.casm.training import train_casm
     from hrcam.data.pipeline import from_arrays
     from hrcam.data.synthetic import make_scenes
-    from hrcam.training.casm import train_casm
     from hrcam.training.datasets import load_data
 
     cfg = load_casm_config("casm-synthetic", TINY + [f"run_dir={run_dir}", f"train.strategy={strategy}"])

@@ -28,8 +28,9 @@ def train(strategy_name: str, run_dir: str, kill_after: int | None = None, check
     import numpy as np
 
     from hrcam.config import Config
+    from hrcam.highres.training import train_half
     from hrcam.training.datasets import load_data
-    from hrcam.training.runner import RunPaths, train_half
+    from hrcam.training.runner import RunPaths
 
     config = Config.from_dict({**TINY, "run_dir": run_dir})
     config.half.strategy = strategy_name

@@ -19,8 +19,8 @@ def train(strategy_name: str, root: Path, clf_path: Path, data):
 
     import hrcam.training.strategy as strategy
     from hrcam.data.pipeline import from_arrays
-    from hrcam.training.explainer import train_explainer
-    from hrcam.training.explainer_config import load_explainer_config
+    from hrcam.explainer.config import load_explainer_config
+    from hrcam.explainer.training import train_explainer
 
     cfg = load_explainer_config(
         "explainer-synthetic",
@@ -39,7 +39,7 @@ def train(strategy_name: str, root: Path, clf_path: Path, data):
             f"train.strategy={strategy_name}",
         ],
     )
-    import hrcam.training.explainer as trainer_module
+    import hrcam.explainer.training as trainer_module
 
     build = trainer_module.build_explainer
 
@@ -86,8 +86,8 @@ def main() -> int:
     import keras
     import numpy as np
 
-    from hrcam.models.densenet_fcn import DenseNetFCNConfig
-    from hrcam.models.multilabel import build_classifier
+    from hrcam.explainer.classifier import build_classifier
+    from hrcam.highres.densenet_fcn import DenseNetFCNConfig
 
     keras.utils.set_random_seed(0)
     tiny = DenseNetFCNConfig(

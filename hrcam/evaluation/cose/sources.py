@@ -3,7 +3,7 @@
 :class:`MapSource` wraps every :mod:`hrcam.saliency` method (by name, on any Keras classifier), HR-CAM's own
 maps (``"hrcam"`` / ``"hrcam-high"``: a FullModel's high-resolution CAM, ``"hrcam-low"``: the CAM head's
 feature-resolution map, up-sampled, ``"hrcam-guided"``: that map's image-guided up-sampling,
-:mod:`hrcam.guided`), or any function ``fn(images) -> (probs, maps)``. A source can be rebuilt
+:mod:`hrcam.ops.guided`), or any function ``fn(images) -> (probs, maps)``. A source can be rebuilt
 on another model with :meth:`MapSource.on` (the same method on a randomly initialised copy or on a checkpoint:
 COSE's model perturbations); :func:`random_copy` makes the randomly initialised copy.
 """
@@ -90,14 +90,14 @@ def function_source(fn: MapFn, name: str = "function") -> MapSource:
 
 
 def _is_hrcam_model(model: Any) -> bool:
-    from hrcam.models import FullModel, HalfModel
+    from hrcam.highres import FullModel, HalfModel
 
     return isinstance(model, (HalfModel, FullModel))
 
 
 def _hrcam_fn(model: Any, which: str, batch_size: int) -> MapFn:
     from hrcam.evaluation.scoring import upsample_maps
-    from hrcam.models import FullModel
+    from hrcam.highres import FullModel
 
     if not _is_hrcam_model(model):
         raise ValueError(f"method {which!r} needs a HalfModel or FullModel, got {type(model).__name__}")
@@ -157,7 +157,7 @@ def random_copy(model: Any, seed: int = 1234) -> keras.Model:
     base = model.model if _is_hrcam_model(model) else model
     clone = keras.models.clone_model(base)
     if _is_hrcam_model(model):
-        from hrcam.models.loading import wrap_keras_model
+        from hrcam.highres.loading import wrap_keras_model
 
         try:
             return wrap_keras_model(clone)

@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 
 from hrcam.arrays import check_choice
-from hrcam.refine.core import _check_inputs, _filter, _map_steps
-from hrcam.refine.params import STEP_KEYS, Params, validate_params
+from hrcam.highres.refine.core import _check_inputs, _filter, _map_steps
+from hrcam.highres.refine.params import STEP_KEYS, Params, validate_params
 
 __all__ = ["refine"]
 
@@ -241,7 +241,7 @@ def refine(
     start_method: str = "forkserver",
     **params: Any,
 ) -> dict[str, Any]:
-    """Run :func:`hrcam.refine.pipeline` over a batch in parallel processes, with a progress bar.
+    """Run :func:`hrcam.highres.refine.pipeline` over a batch in parallel processes, with a progress bar.
 
     Every step runs in the worker processes, on chunks of the batch; inputs and outputs travel through
     scratch files (in /dev/shm when it has room; removed before returning, the returned arrays map their
@@ -258,16 +258,17 @@ def refine(
         keys: the steps to return; ``merged`` (the refined CAM) always comes back, and by default only
             it: every step is ~1.7 MB per 224 x 224 image (``result`` alone 0.6 MB), which costs about as
             much CPU time to move as the pipeline itself (measured: 3.2 vs 6.0 ms per image).
-            ``"all"`` or None: every step of :data:`STEP_KEYS`, as :func:`hrcam.refine.pipeline` returns them.
+            ``"all"`` or None: every step of :data:`STEP_KEYS`, as :func:`hrcam.highres.refine.pipeline`
+            returns them.
         executor: an existing ``concurrent.futures`` executor to reuse (not shut down here).
         start_method: for the pool created here: ``"forkserver"`` (default) or ``"spawn"``; ``"fork"``
             is accepted but can deadlock once TensorFlow is imported. The pool's workers never import the
             caller's ``__main__`` (nor TensorFlow): this works the same from a script, ``python -c``,
             ``python -`` (stdin) and notebooks. With an ``executor``, its workers are the caller's.
-        **params: the parameters of :func:`hrcam.refine.pipeline`.
+        **params: the parameters of :func:`hrcam.highres.refine.pipeline`.
 
     Returns:
-        The batch dict of :func:`hrcam.refine.pipeline`, restricted to ``keys``.
+        The batch dict of :func:`hrcam.highres.refine.pipeline`, restricted to ``keys``.
     """
     p = validate_params(**params)
     images_f, lows_f, highs_f, single = _check_inputs(images, lows, highs)

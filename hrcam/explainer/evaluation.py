@@ -1,4 +1,4 @@
-"""The Explainer's evaluation harness (the TensorFlow side of :mod:`hrcam.evaluation.class_masks`):
+"""The Explainer's evaluation harness (the TensorFlow side of :mod:`hrcam.explainer.class_masks`):
 per-class maps of every method, the segmentation table and the class-specificity matrix.
 
 Methods (names for ``hrcam score --masks``):
@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hrcam.evaluation.class_masks import (
+from hrcam.explainer.class_masks import (
     SPECIFICITY_THRESHOLDS,
     TRIVIAL_BASELINES,
     merge_class_maps,
@@ -30,7 +30,7 @@ from hrcam.evaluation.class_masks import (
     specificity_matrix,
     trivial_maps,
 )
-from hrcam.models.multilabel import FEATURES_LAYER
+from hrcam.explainer.classifier import FEATURES_LAYER
 
 __all__ = ["class_maps", "evaluate_methods", "specificity", "softmax_probs"]
 
@@ -95,7 +95,7 @@ def specificity(
     classes=None,
     batch_size=64,
 ) -> np.ndarray:
-    """The (K, K) class-specificity matrix (:func:`hrcam.evaluation.class_masks.specificity_matrix`) of
+    """The (K, K) class-specificity matrix (:func:`hrcam.explainer.class_masks.specificity_matrix`) of
     per-class maps (N, C, H, W) on images (N, H, W, 3) in [0, 1]."""
     cls = np.arange(maps.shape[1]) if classes is None else np.asarray(classes, int)
     keep = labels[:, cls].any(axis=1)

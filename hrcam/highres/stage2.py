@@ -1,5 +1,5 @@
 """Stage 2 of HR-CAM: training the FullModel's expansion path with the classifier frozen (``FullModel.fit``;
-part of :mod:`hrcam.models` so the model trains itself without importing :mod:`hrcam.training`).
+part of :mod:`hrcam.highres` so the model trains itself without importing :mod:`hrcam.training`).
 
 Objectives (``FullModel.objective``):
 
@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING
 import keras
 import tensorflow as tf
 
-from hrcam.models.compiling import make_optimizer
-from hrcam.models.layers import LAYERS, high_res_layer
+from hrcam.highres.compiling import make_optimizer
+from hrcam.highres.layers import LAYERS, high_res_layer
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hrcam.models.full import FullModel
+    from hrcam.highres.full import FullModel
 
 __all__ = [
     "DistilLoss",

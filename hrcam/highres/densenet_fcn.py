@@ -1,8 +1,8 @@
 """DenseNet-FCN (Jégou et al., "The One Hundred Layers Tiramisu"), as configured by HR-CAM.
 
 A functional builder with every layer that matters named, so that weights move between the
-classification network (:class:`~hrcam.models.HalfModel`) and the network with the expansion path
-(:class:`~hrcam.models.FullModel`) *by name*, never by index.
+classification network (:class:`~hrcam.highres.HalfModel`) and the network with the expansion path
+(:class:`~hrcam.highres.FullModel`) *by name*, never by index.
 
 Paper configuration (the defaults): growth rate 16, 4 layers per dense block, 4 dense blocks plus a
 bottleneck block, an early transition (stride-2 max pool right after the initial convolution), 48
@@ -25,7 +25,7 @@ import keras
 from keras import layers
 
 from hrcam.config import DenseNetFCNConfig
-from hrcam.models.layers import LAYERS
+from hrcam.highres.layers import LAYERS
 
 __all__ = ["DenseNetFCNConfig", "build_encoder", "build_expansion", "build_resize_expansion"]
 

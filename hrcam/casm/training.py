@@ -108,7 +108,7 @@ def build_classifier(config: CasmConfig, num_classes: int) -> keras.Model:
     size = config.data.image_size
     c = config.classifier
     if c.path:
-        from hrcam.models import load_model
+        from hrcam.highres import load_model
 
         model = load_model(c.path)
         model = getattr(model, "model", model) if hasattr(model, "cam_model") else model
@@ -122,7 +122,7 @@ def build_classifier(config: CasmConfig, num_classes: int) -> keras.Model:
         from hrcam.casm.resnet import build_resnet
 
         return build_resnet(num_classes, (size, size, 3), **c.resnet)
-    from hrcam.models.half import build_half_model
+    from hrcam.highres.half import build_half_model
 
     return build_half_model(num_classes, (size, size, 3), c.densenet_config())
 
@@ -171,7 +171,7 @@ def train_casm(config: CasmConfig, verbose: Any = "auto", data=None, stop_after_
     epochs of this call (the state stays resumable; used to test interruption).
     """
     from hrcam.training.datasets import load_data
-    from hrcam.training.runner import _fit, _worker_config, prepare_run_dir
+    from hrcam.training.runner import fit_resumable, prepare_run_dir, worker_config
     from hrcam.training.strategy import (
         check_global_batch,
         make_strategy,
@@ -185,7 +185,7 @@ def train_casm(config: CasmConfig, verbose: Any = "auto", data=None, stop_after_
     data = data or load_data(config.data)
     with strategy_scope(t) as strategy:
         check_global_batch(config.data.batch_size, strategy)
-        paths = prepare_run_dir(_worker_config(config, strategy))
+        paths = prepare_run_dir(worker_config(config, strategy))
         classifier = build_classifier(config, data.num_classes)
         trainer, pool = build_trainer(config, classifier)
         prepare_for_training(trainer, strategy, t)
@@ -211,7 +211,7 @@ def train_casm(config: CasmConfig, verbose: Any = "auto", data=None, stop_after_
         if stop_after_epochs is not None:
             callbacks.append(_StopAfter(stop_after_epochs))
         start = time.perf_counter()
-        history = _fit(trainer, state, callbacks, data.train, data.val, t, verbose)
+        history = fit_resumable(trainer, state, callbacks, data.train, data.val, t, verbose)
         seconds = time.perf_counter() - start
     write_json(paths.history(STAGE), history)
     summary = {

@@ -35,10 +35,10 @@ def run_demo(config, out: Path, num_overlays: int = 8, export: bool = True, verb
     """Run the demo (see the module docstring); returns a JSON-ready summary with the output paths."""
     import numpy as np
 
+    from hrcam.highres.report import cam_localisation, update_metrics
+    from hrcam.highres.workflow import full_stage_name, train_stage
     from hrcam.io import write_json
     from hrcam.training.datasets import load_data
-    from hrcam.training.report import cam_localisation, update_metrics
-    from hrcam.training.workflow import full_stage_name, train_stage
 
     start = time.time()
     out.mkdir(parents=True, exist_ok=True)

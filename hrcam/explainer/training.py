@@ -4,7 +4,7 @@
 
 1. the classifier (``classifier.path``, or trained into ``RUN_DIR/classifier`` with BCE-with-logits for
    multi-label data / CE for single-label data, early stopping on ``val_loss``);
-2. the Explainer (:func:`hrcam.models.explainer.build_explainer`) with :class:`ExplainerTrainer`: the
+2. the Explainer (:func:`hrcam.explainer.network.build_explainer`) with :class:`ExplainerTrainer`: the
    classifier is frozen and always called in inference mode (BN statistics and dropout fixed; the original's
    Lightning ``model.train()`` probably put it in train mode, see the reference), only the Explainer's
    weights get gradients; early stopping on ``val_loss`` (``min_delta`` 1e-3, ``patience`` per preset).
@@ -32,12 +32,12 @@ import numpy as np
 import tensorflow as tf
 import yaml
 
+from hrcam.explainer import losses as L
+from hrcam.explainer.classifier import build_classifier, compile_classifier, multilabel_metrics
+from hrcam.explainer.network import aggregate_masks, build_explainer
 from hrcam.io import write_json, write_text
-from hrcam.models.explainer import aggregate_masks, build_explainer
-from hrcam.models.multilabel import build_classifier, compile_classifier, multilabel_metrics
-from hrcam.training import explainer_losses as L
 from hrcam.training.callbacks import AtomicCheckpoint, TrainingState
-from hrcam.training.runner import _fit
+from hrcam.training.runner import fit_resumable
 
 __all__ = ["ExplainerTrainer", "train_classifier", "train_explainer", "train_explainer_experiment"]
 
@@ -227,7 +227,7 @@ def _run_stage(model, state, callbacks, train_ds, val_ds, train, verbose, learni
     marker = stage_dir / "finished.json"
     if marker.is_file() and read_json(marker).get("stopped_early"):
         return read_json(stage_dir / "history.json")
-    history = _fit(
+    history = fit_resumable(
         model, state, [ConfiguredLearningRate(learning_rate), *callbacks], train_ds, val_ds, train, verbose
     )
     done = len(history.get("loss", []))
@@ -239,7 +239,7 @@ def _run_stage(model, state, callbacks, train_ds, val_ds, train, verbose, learni
 def train_classifier(cfg, root: Path, train_ds, val_ds, verbose: Any = "auto") -> keras.Model:
     """Train (or resume) the classifier into ``root/classifier``; returns the best model."""
     c = cfg.classifier
-    from hrcam.models.densenet_fcn import DenseNetFCNConfig
+    from hrcam.highres.densenet_fcn import DenseNetFCNConfig
 
     dn = DenseNetFCNConfig(
         num_blocks=c.num_blocks,
@@ -276,7 +276,7 @@ def train_explainer(cfg, classifier, root: Path, train_ds, val_ds, example, verb
     (dropout aside: its random draws differ). Non-chief workers of a multi-worker run write to
     ``root/.workers/<task>`` (:func:`hrcam.training.strategy.worker_dir`).
     """
-    from hrcam.training.runner import _reload
+    from hrcam.training.runner import reload_model
     from hrcam.training.strategy import check_global_batch, prepare_for_training, strategy_scope, worker_dir
 
     e, t = cfg.explainer, cfg.train
@@ -285,7 +285,7 @@ def train_explainer(cfg, classifier, root: Path, train_ds, val_ds, example, verb
         check_global_batch(cfg.data.batch_size, strategy)
         root = worker_dir(root, strategy)
         if t.strategy != "default":  # its variables must be created under the strategy
-            classifier = _reload(classifier)
+            classifier = reload_model(classifier)
         backbone = classifier if e.backbone == "classifier" else e.backbone
         explainer = build_explainer(
             cfg.data.num_classes,
@@ -321,7 +321,7 @@ def train_explainer(cfg, classifier, root: Path, train_ds, val_ds, example, verb
 
 def train_explainer_experiment(cfg, verbose: Any = "auto") -> dict[str, Any]:
     """Both stages of ``hrcam train-explainer`` (see the module docstring); returns a summary dict."""
-    import hrcam.models  # noqa: F401  (registers hrcam's Keras classes for loading)
+    import hrcam.explainer.network  # noqa: F401  (registers the Explainer's Keras classes for loading)
     from hrcam.data.masks import mask_data
     from hrcam.training.strategy import make_strategy, worker_dir
 

@@ -12,7 +12,7 @@ same backbone, so the masks are finer than the features' stride). Feature extrac
   strides of the last two stages become 1 and their 3x3 convolutions dilated 2 and 4, as torchvision's
   ``replace_stride_with_dilation=[False, True, True]``);
 * ``"classifier"``: a trainable copy of the frozen classifier's own feature stages (its layer ``features``,
-  see :mod:`hrcam.models.multilabel`), initialised with the classifier's weights.
+  see :mod:`hrcam.explainer.classifier`), initialised with the classifier's weights.
 
 :class:`ClassMasks` (a registered layer) turns the logits and each image's target classes into the target
 mask ``m = sigmoid(max_{c in targets} S_c)`` and the non-target mask ``n = sigmoid(max_{c not in targets}
@@ -28,8 +28,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from hrcam.models.multilabel import FEATURES_LAYER
-from hrcam.models.preprocessing import PixelPreprocessing
+from hrcam.explainer.classifier import FEATURES_LAYER
+from hrcam.highres.preprocessing import PixelPreprocessing
 
 __all__ = [
     "BACKBONES",
@@ -184,7 +184,7 @@ def _feature_extractor(
         except ValueError:
             raise ValueError(
                 f"`backbone` model {backbone.name!r} has no layer {FEATURES_LAYER!r} (build it with "
-                "hrcam.models.multilabel.build_classifier)"
+                "hrcam.explainer.classifier.build_classifier)"
             ) from None
         if tuple(backbone.input_shape[1:]) != tuple(input_shape):
             raise ValueError(

@@ -10,15 +10,15 @@ import numpy as np
 import tensorflow as tf
 
 from hrcam import ops
-from hrcam.models.base import CamModelBase
-from hrcam.models.densenet_fcn import (
+from hrcam.highres.base import CamModelBase
+from hrcam.highres.densenet_fcn import (
     DenseNetFCNConfig,
     build_encoder,
     build_expansion,
     build_resize_expansion,
 )
-from hrcam.models.half import HalfModel
-from hrcam.models.layers import LAYERS, add_cam_head, high_res_layer
+from hrcam.highres.half import HalfModel
+from hrcam.highres.layers import LAYERS, add_cam_head, high_res_layer
 
 __all__ = ["FullModel", "OBJECTIVES", "EXPANSIONS", "check_weights", "folded_class_maps"]
 
@@ -34,7 +34,7 @@ def build_full_model(
 
     With ``objective="align"`` the high-resolution activations are linear (not ReLU), so that their
     average-pooled values can match the low-resolution CAM activations, which are linear too. With
-    ``objective="distil"`` the expansion path is :func:`~hrcam.models.densenet_fcn.build_resize_expansion`.
+    ``objective="distil"`` the expansion path is :func:`~hrcam.highres.densenet_fcn.build_resize_expansion`.
     """
     config.check_input_shape(tuple(input_shape))
     inputs = keras.Input(shape=tuple(input_shape), name="images")
@@ -147,7 +147,7 @@ class FullModel(CamModelBase, keras.Model):
       CAM activations, so that the high-res CAM is faithful to what the classifier uses.
     * ``"distil"`` (``expansion == "resize"``): the redesigned expansion path (resize + convolution, a
       linear smoothing convolution last) trained to distil the low-res CAM activations at strides S, S/2,
-      S/4 plus an edge-aware smoothness term from the image (:mod:`hrcam.models.stage2`).
+      S/4 plus an edge-aware smoothness term from the image (:mod:`hrcam.highres.stage2`).
 
     High-res CAM of class c: ``A_high . W[:, c]`` with ``A_high`` the (B, H, W, K) ``tr_up_early``
     activations and ``W`` the classifier's Dense kernel.
@@ -234,8 +234,8 @@ class FullModel(CamModelBase, keras.Model):
     @classmethod
     def load(cls, path: str | Path) -> FullModel:
         """Load a FullModel ``.keras`` file (this release's or an earlier one's), via
-        :func:`hrcam.models.load_model`; ValueError for a file without an expansion path."""
-        from hrcam.models.loading import load_model
+        :func:`hrcam.highres.load_model`; ValueError for a file without an expansion path."""
+        from hrcam.highres.loading import load_model
 
         model = load_model(path)
         if not isinstance(model, cls):
@@ -341,9 +341,9 @@ class FullModel(CamModelBase, keras.Model):
         """Stage-2 training of the expansion path (classifier frozen) on (images, labels) datasets ``x``.
 
         The targets are the images themselves (and zeros for ``align``), so ``y`` must be None. See
-        :func:`hrcam.models.stage2.fit_full_model` (``optimizer``, ``learning_rate``, ``align_weight``).
+        :func:`hrcam.highres.stage2.fit_full_model` (``optimizer``, ``learning_rate``, ``align_weight``).
         """
-        from hrcam.models.stage2 import fit_full_model
+        from hrcam.highres.stage2 import fit_full_model
 
         if y is not None:
             raise ValueError("`y` must be None: stage 2 builds its targets from the images in `x`")

@@ -14,8 +14,8 @@ import tensorflow as tf
 
 from hrcam import ops
 from hrcam.arrays import resolve_targets
+from hrcam.highres.layers import LAYERS
 from hrcam.io import atomic_path
-from hrcam.models.layers import LAYERS
 from hrcam.ops import select_classes
 
 __all__ = ["CamModelBase"]
@@ -26,11 +26,11 @@ def _guided_options(guided: Any) -> tuple:
     if guided is False or guided is None:
         return ()
     if guided is True:
-        from hrcam.guided import GUIDED_DEFAULTS
+        from hrcam.ops.guided import GUIDED_DEFAULTS
 
         return tuple(sorted(GUIDED_DEFAULTS.items()))
     if isinstance(guided, dict):
-        from hrcam.guided import GUIDED_DEFAULTS, check_guided_options
+        from hrcam.ops.guided import GUIDED_DEFAULTS, check_guided_options
 
         unknown = sorted(set(guided) - {*GUIDED_DEFAULTS, "subsample"})
         if unknown:
@@ -42,7 +42,7 @@ def _guided_options(guided: Any) -> tuple:
 
 
 class CamModelBase:
-    """Mixin of :class:`~hrcam.models.HalfModel` and :class:`~hrcam.models.FullModel`.
+    """Mixin of :class:`~hrcam.highres.HalfModel` and :class:`~hrcam.highres.FullModel`.
 
     Subclasses are Functional ``keras.Model`` subclasses built with :meth:`_init_graph` over a *plain*
     Functional graph (``keras.Model(inputs, outputs)``) that shares their layers; that graph is
@@ -158,8 +158,8 @@ class CamModelBase:
     @tf.function(reduce_retracing=True)
     def _maps_compiled(self, images, classes, guided=()):
         out = self.maps_fn(images, classes)
-        if guided:  # image-guided up-sampling of the low-res CAM (hrcam.guided), in the same graph
-            from hrcam.guided import guided_upsample
+        if guided:  # image-guided up-sampling of the low-res CAM (hrcam.ops.guided), in the same graph
+            from hrcam.ops.guided import guided_upsample
 
             out["guided_cam"] = guided_upsample(images, out["cam"], **dict(guided))
         return out
@@ -205,7 +205,7 @@ class CamModelBase:
             normalize: min-max scale each map to [0, 1] (default, the same for HalfModel and FullModel);
                 False gives raw CAM values ``dot(A, W[:, c])`` (bias ignored, as in the original).
             as_tensor: return tf.Tensors instead of NumPy arrays.
-            guided: also return the image-guided up-sampling of the low-res CAM (:mod:`hrcam.guided`, no
+            guided: also return the image-guided up-sampling of the low-res CAM (:mod:`hrcam.ops.guided`, no
                 training; ``True`` = validated defaults, or a dict of ``radius``/``eps``/``iterations``).
 
         Returns:
@@ -253,7 +253,7 @@ class CamModelBase:
     def save(self, filepath: str | Path, overwrite: bool = True, **kwargs) -> Path:
         """Save in the ``.keras`` format, atomically (temp file, then rename); returns the path.
 
-        The file loads with ``keras.saving.load_model`` (after ``import hrcam.models``) as this class.
+        The file loads with ``keras.saving.load_model`` (after ``import hrcam.highres``) as this class.
         Keyword arguments go to ``keras.Model.save`` (so Keras callbacks can call it).
         """
         path = Path(filepath)

@@ -10,11 +10,11 @@ import numpy as np
 import tensorflow as tf
 
 from hrcam import ops
-from hrcam.models.base import CamModelBase
-from hrcam.models.compiling import classifier_compile_args, labels_are_one_hot
-from hrcam.models.densenet_fcn import DenseNetFCNConfig, build_encoder
-from hrcam.models.layers import LAYERS, add_cam_head
-from hrcam.models.preprocessing import APPLICATION_MODES, PixelPreprocessing
+from hrcam.highres.base import CamModelBase
+from hrcam.highres.compiling import classifier_compile_args, labels_are_one_hot
+from hrcam.highres.densenet_fcn import DenseNetFCNConfig, build_encoder
+from hrcam.highres.layers import LAYERS, add_cam_head
+from hrcam.highres.preprocessing import APPLICATION_MODES, PixelPreprocessing
 
 __all__ = ["HalfModel", "build_half_model"]
 
@@ -82,7 +82,7 @@ class HalfModel(CamModelBase, keras.Model):
     HalfModel. hrcam's own API on top: ``predict`` gives class indices (B,) (Keras' probabilities:
     ``predict_proba`` or ``hm.model.predict``), ``cam``/``generate_cams`` the CAMs. :attr:`model` is the
     plain Functional view (same layers). Layers ``conv_aux`` (CAM activations (B, h, w, K)), ``gap``,
-    ``logits`` (Dense (K, C)) and ``probabilities`` are found by name (:data:`hrcam.models.LAYERS`).
+    ``logits`` (Dense (K, C)) and ``probabilities`` are found by name (:data:`hrcam.highres.LAYERS`).
     """
 
     def __init__(
@@ -152,10 +152,10 @@ class HalfModel(CamModelBase, keras.Model):
     def load(cls, path: str | Path) -> HalfModel:
         """Load a ``.keras`` file (this release's or an earlier one's); a FullModel file gives its classifier.
 
-        Goes through :func:`hrcam.models.load_model`. Raises FileNotFoundError, or ValueError when the
+        Goes through :func:`hrcam.highres.load_model`. Raises FileNotFoundError, or ValueError when the
         file holds a Keras model without hrcam's CAM head.
         """
-        from hrcam.models.loading import load_model
+        from hrcam.highres.loading import load_model
 
         model = load_model(path)
         if isinstance(model, cls):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import keras
 
-from hrcam.models.layers import LAYERS
+from hrcam.highres.layers import LAYERS
 
 __all__ = ["load_model", "wrap_keras_model"]
 
@@ -19,8 +19,8 @@ def wrap_keras_model(model: keras.Model):
     ``gap``, ``logits``) gives a HalfModel. This is how ``.keras`` files of hrcam <= the Keras-model
     release (plain Functional models saved by ``hm.model.save``) load as HalfModel/FullModel.
     """
-    from hrcam.models.full import FullModel
-    from hrcam.models.half import HalfModel
+    from hrcam.highres.full import FullModel
+    from hrcam.highres.half import HalfModel
 
     if isinstance(model, (HalfModel, FullModel)):
         return model
@@ -46,7 +46,7 @@ def load_model(path: str | Path, compile: bool = False):
         FileNotFoundError: no file at ``path``. ValueError: not a ``.keras`` file.
     """
     # registers hrcam's Keras classes (HalfModel, FullModel, PixelPreprocessing) for deserialisation
-    from hrcam.models import full, half, preprocessing  # noqa: F401
+    from hrcam.highres import full, half, preprocessing  # noqa: F401
 
     path = Path(path)
     if not path.is_file():

@@ -28,7 +28,8 @@ STEP_KEYS = (
 
 @dataclass(frozen=True)
 class Params:
-    """The pipeline's parameters (see :func:`hrcam.refine.pipeline`); build with :func:`validate_params`."""
+    """The pipeline's parameters (see :func:`hrcam.highres.refine.pipeline`); build with
+    :func:`validate_params`."""
 
     roi_percentile: float = 85.0
     focal_scope: str = "global"

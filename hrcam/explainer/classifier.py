@@ -8,7 +8,7 @@ the last feature map is the layer named ``features`` (Grad-CAM's layer, and the 
 * ``"vgg16"``: ``keras.applications.VGG16`` features + an MLP head (Flatten -> 4096 -> 4096 -> C, ReLU,
   Dropout 0.5);
 * ``"resnet50"``: ``keras.applications.ResNet50`` + global average pooling + a linear head;
-* ``"densenet_fcn"``: hrcam's DenseNet-FCN encoder (:func:`hrcam.models.densenet_fcn.build_encoder`) + global
+* ``"densenet_fcn"``: hrcam's DenseNet-FCN encoder (:func:`hrcam.highres.densenet_fcn.build_encoder`) + global
   average pooling + a linear head.
 
 ``weights=None`` trains from scratch (offline); ``weights="imagenet"`` (keras.applications backbones, needs
@@ -27,9 +27,9 @@ from typing import Any
 import keras
 from keras import layers
 
-from hrcam.models.densenet_fcn import DenseNetFCNConfig, build_encoder
-from hrcam.models.layers import LAYERS
-from hrcam.models.preprocessing import PixelPreprocessing
+from hrcam.highres.densenet_fcn import DenseNetFCNConfig, build_encoder
+from hrcam.highres.layers import LAYERS
+from hrcam.highres.preprocessing import PixelPreprocessing
 
 __all__ = [
     "ARCHITECTURES",

@@ -73,8 +73,8 @@ from typing import Any
 import numpy as np
 
 from hrcam.arrays import check_maps, check_pixels, describe, minmax, to_array
-from hrcam.refine.params import Params, validate_params
-from hrcam.refine.steps import (
+from hrcam.highres.refine.params import Params, validate_params
+from hrcam.highres.refine.steps import (
     _box_blur,
     _default_hole_size,
     _default_num_points,

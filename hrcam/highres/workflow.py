@@ -45,10 +45,11 @@ def train_stage(
     """
     import keras
 
+    from hrcam.highres.report import evaluate_classifier, update_metrics
+    from hrcam.highres.training import train_full, train_half
     from hrcam.plotting.charts import history_figure, save_figure
     from hrcam.training.datasets import load_data
-    from hrcam.training.report import evaluate_classifier, update_metrics
-    from hrcam.training.runner import RunPaths, load_history, train_full, train_half
+    from hrcam.training.runner import RunPaths, load_history
     from hrcam.training.strategy import check_mixed_precision, make_strategy, worker_dir
 
     train_cfg = config.half if stage == "half" else config.full

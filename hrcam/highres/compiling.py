@@ -1,6 +1,6 @@
 """Compile defaults of the HR-CAM classifier (the paper's Adadelta, learning rate 1.0).
 
-Part of :mod:`hrcam.models` so that a model compiles itself (``HalfModel.compile()``, the keras-hub
+Part of :mod:`hrcam.highres` so that a model compiles itself (``HalfModel.compile()``, the keras-hub
 task-model pattern) without importing :mod:`hrcam.training`, which builds on the models.
 """
 
