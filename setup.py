@@ -29,9 +29,11 @@ setup(
     ],
     extras_require={
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
-        # `hrcam extract` on Apache Beam (DirectRunner, Dataflow, Flink, Spark); not in dev: it is ~380 MB
-        # and moves protobuf 7 -> 6.33 (TF 2.21 accepts both); `--runner local` runs the same shards
-        "beam": ["apache-beam>=2.60,<3"],
+        # `hrcam extract` on Apache Beam (DirectRunner, Dataflow, Flink, Spark); `make test` installs it
+        # beside [dev,serving]. ~300 MB (pyarrow, pandas, pymongo, ...); Beam 2.78 caps protobuf < 7, so
+        # protobuf goes 7.36 -> 6.33.6 (TF 2.21 and tensorflow-serving-api 2.21 accept >=6.31.1,<8).
+        # Without it, `--runner local` runs the same shards.
+        "beam": ["apache-beam>=2.78,<3"],
         "dev": [
             "pytest>=8",
             "ruff>=0.5",
