@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import keras
 
 from hrcam.highres.layers import LAYERS
 
-__all__ = ["load_model", "wrap_keras_model"]
+__all__ = ["classifier_of", "load_model", "wrap_keras_model"]
 
 
 def wrap_keras_model(model: keras.Model):
@@ -54,3 +55,35 @@ def load_model(path: str | Path, compile: bool = False):
     if path.suffix != ".keras":
         raise ValueError(f"`path` must be a '.keras' file, got {str(path)!r}")
     return wrap_keras_model(keras.saving.load_model(path, compile=compile))
+
+
+def classifier_of(model: Any) -> keras.Model:
+    """The plain single-output Keras classifier of ``model``: images (B, H, W, C) -> (B, C).
+
+    A HalfModel gives its graph (:attr:`~hrcam.highres.HalfModel.model`), a FullModel its classifier's
+    (``model.half_model.model``: the probabilities only), a Keras model with a dict output its
+    ``"probabilities"`` entry, any other ``keras.Model`` itself.
+
+    Raises:
+        TypeError: ``model`` is not a Keras model. ValueError: a dict output without ``"probabilities"``.
+    """
+    from hrcam.highres.full import FullModel
+    from hrcam.highres.half import HalfModel
+
+    if isinstance(model, FullModel):
+        return model.half_model.model
+    if isinstance(model, HalfModel):
+        return model.model
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"`model` must be a keras.Model, a HalfModel or a FullModel, got {type(model).__name__}"
+        )
+    out = getattr(model, "output", None) if getattr(model, "inputs", None) else None
+    if isinstance(out, dict):
+        if LAYERS.probabilities not in out:
+            raise ValueError(
+                f"`model` {model.name!r} has outputs {sorted(out)}; expected one (batch, classes) output "
+                f"or a {LAYERS.probabilities!r} entry"
+            )
+        return keras.Model(model.inputs, out[LAYERS.probabilities], name=f"{model.name}_classifier")
+    return model

@@ -16,7 +16,6 @@ IntegratedGradients, ScoreCAM, GuidedCAM, MultiLayerCAM, RISE (see :func:`availa
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from hrcam.saliency.base import SaliencyMethod
@@ -30,6 +29,7 @@ from hrcam.saliency.guided_gradcam import GuidedGradCAM
 from hrcam.saliency.integrated_gradients import IntegratedGradients
 from hrcam.saliency.layercam import LayerCAM
 from hrcam.saliency.multilayer_cam import MultiLayerCAM
+from hrcam.saliency.names import canonical
 from hrcam.saliency.result import SaliencyResult
 from hrcam.saliency.rise import RISE
 from hrcam.saliency.scorecam import ScoreCAM
@@ -72,39 +72,26 @@ _METHODS: tuple[type[SaliencyMethod], ...] = (
     RISE,
 )
 
-# Alternative spellings (keys are normalised: lower case, "++" -> "plusplus", other punctuation dropped).
-_ALIASES = {
-    "gradcampp": "GradCAMPlusPlus",
-    "vanilla": "Gradients",
-    "vanillagradients": "Gradients",
-    "gradient": "Gradients",
-    "saliency": "Gradients",
-    "guidedbackpropagation": "GuidedBackprop",
-    "guidedbp": "GuidedBackprop",
-    "gbp": "GuidedBackprop",
-    "ig": "IntegratedGradients",
-    "integratedgradient": "IntegratedGradients",
-    "smoothgrads": "SmoothGrad",
-    "score": "ScoreCAM",
-    "guidedupsampling": "GuidedCAM",
-    "multilayerlayercam": "MultiLayerCAM",
-}
-
-
-def _key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower().replace("++", "plusplus"))
+#: canonical name (:mod:`hrcam.saliency.names`) -> method class
+_BY_NAME = {canonical(m.name)[0]: m for m in _METHODS}
 
 
 def available_methods() -> list[str]:
-    """Canonical method names accepted by :func:`saliency` (case and punctuation are ignored there)."""
+    """Names of the method classes :func:`saliency` and :func:`get` accept (any spelling of
+    :mod:`hrcam.saliency.names` works there); :func:`hrcam.sources.available` lists every map source."""
     return [m.name for m in _METHODS]
 
 
 def get(method: str | type[SaliencyMethod]) -> type[SaliencyMethod]:
     """The method class for a name (``"GradCAM"``, ``"gradcam++"``, ``"guided_backprop"``, ``"ig"``, ...).
 
+    Every map source, trained explainers and HR-CAM's maps included, is made by name with
+    :func:`hrcam.sources.get` (``hrcam.sources.get("gradcam", model)``); this returns the class of a gradient,
+    CAM or perturbation method.
+
     Raises:
-        ValueError: unknown name (the message lists the available methods).
+        ValueError: unknown name (the message lists the available methods), or a map source that is not one
+            of these methods.
     """
     if isinstance(method, type) and issubclass(method, SaliencyMethod):
         return method
@@ -112,12 +99,18 @@ def get(method: str | type[SaliencyMethod]) -> type[SaliencyMethod]:
         raise TypeError(
             f"`method` must be a method name or a SaliencyMethod class, got {type(method).__name__}"
         )
-    table = {_key(m.name): m for m in _METHODS}
-    key = _key(method)
-    key = _key(_ALIASES.get(key, key))
-    if key not in table:
-        raise ValueError(f"unknown saliency `method` {method!r}; available: {', '.join(available_methods())}")
-    return table[key]
+    try:
+        name, preset = canonical(method)
+    except ValueError:
+        raise ValueError(
+            f"unknown saliency `method` {method!r}; available: {', '.join(available_methods())}"
+        ) from None
+    if name not in _BY_NAME or preset:
+        raise ValueError(
+            f"{method!r} is a map source but not a saliency method class ({', '.join(available_methods())}); "
+            f"make it with hrcam.sources.get({method!r}, model)"
+        )
+    return _BY_NAME[name]
 
 
 def saliency(

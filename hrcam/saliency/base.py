@@ -1,18 +1,14 @@
-"""The saliency core every method builds on: one traceable call from images and classes to maps.
+"""The map-source contract every map hrcam makes builds on: one call from images and classes to maps.
 
-:class:`SaliencyMethod` owns what all methods share: input validation (2D images or 3D volumes), targets
+:class:`SaliencyMethod` owns what all sources share: input validation (2D images or 3D volumes), targets
 (``None`` / an int / B ints / (B, k), a negative class = the image's predicted class), finding the layer for
-CAM methods, pre-softmax scores, batching, one ``tf.function`` per input shape, up-sampling to the input size,
-per-map min-max normalisation, and capturing intermediate activations.
+CAM methods, pre-softmax scores, batching, one ``tf.function`` per input shape (``traceable`` sources),
+up-sampling to the input size, per-map min-max normalisation, and capturing intermediate activations.
 
-A method declares what it needs with class attributes (:attr:`~SaliencyMethod.needs_layer`,
-:attr:`~SaliencyMethod.needs_gradients`, :attr:`~SaliencyMethod.needs_graph`,
-:attr:`~SaliencyMethod.samples_per_image`) and implements one hook, :meth:`SaliencyMethod._compute` (a batch
-of images and (B, k) classes in, model outputs (B, C) and raw maps (B, k, *spatial) out, inside one graph).
-Its own options are keyword arguments; everything else goes to the base through ``**kwargs``.
-
-The public core is :meth:`SaliencyMethod.compute` (tensors in and out, traceable: the export's serving heads
-and the CLI build on it); ``method(x, target_class)`` is the NumPy convenience around it.
+A source declares what it needs with class attributes and implements one hook, :meth:`SaliencyMethod._compute`
+(images and (B, k) classes in, model outputs (B, C) and raw maps (B, k, *spatial) out). The public core is
+:meth:`SaliencyMethod.compute` (tensors in and out); :meth:`SaliencyMethod.run` and ``method(x, targets)`` are
+the NumPy front doors. Sources are made by name with :func:`hrcam.sources.get`.
 """
 
 from __future__ import annotations
@@ -81,12 +77,8 @@ class SaliencyMethod:
         output: for a model with several outputs, the one holding the class scores: a key of a dict output
             (a FullModel's ``"probabilities"``) or an index into ``model.outputs``; ``None`` = the only one.
 
-    Call it as ``preds, maps = method(x, target_class=None)``:
-        ``x``: (B, H, W, C) (or (B, D, H, W, C)) float32 in [0, 1] or uint8.
-        ``preds``: (B, C) float32 model outputs.
-        ``maps``: (B, H, W) (3D: (B, D, H, W)) float32; (B, k, H, W) when ``target_class`` is (B, k).
-
-    Or, on tensors inside a graph: ``result = method.compute(images, classes, capture=("conv_aux",))``.
+    Call it as ``preds, maps = method(x, target_class=None)`` (see :meth:`__call__`), ``method.run(x)``
+    for the explained classes too, or ``method.compute(images, classes)`` on tensors inside a graph.
     """
 
     #: canonical method name, e.g. ``"GradCAM"``
@@ -99,6 +91,11 @@ class SaliencyMethod:
     needs_graph: ClassVar[bool] = False
     #: input-space methods: the default ``channel_reduce`` (``None``: the method takes no such option)
     default_channel_reduce: ClassVar[str | None] = None
+    #: :meth:`compute` traces into a ``tf.function`` (False: eager NumPy work inside, e.g. the refinement
+    #: pipeline; such a source cannot be a serving head)
+    traceable: ClassVar[bool] = True
+    #: the maps depend on the requested class (False: class-agnostic, e.g. a CASM masker or a baseline)
+    per_class: ClassVar[bool] = True
     #: samples per image evaluated in one batch (SmoothGrad noise samples, Integrated Gradients steps)
     samples_per_image: int = 1
     #: the method's own keyword options and their defaults (set as attributes, then checked by
@@ -247,6 +244,14 @@ class SaliencyMethod:
         if as_tensor:
             return preds_t, maps_t
         return to_numpy(preds_t), to_numpy(maps_t)
+
+    def run(self, x: Any, targets: Any = None, as_tensor: bool = False) -> SaliencyResult:
+        """:meth:`__call__` with the explained classes: ``SaliencyResult(preds (B, C), classes (B, k), maps)``
+        (NumPy arrays unless ``as_tensor``; maps (B, H, W), or (B, k, H, W) for (B, k) targets)."""
+        preds, classes, maps = run_batched(self, x, targets)
+        if not as_tensor:
+            preds, classes, maps = to_numpy((preds, classes, maps))
+        return SaliencyResult(preds=preds, classes=classes, maps=maps)
 
     def predict(self, x: Any) -> np.ndarray:
         """(B, C) float32 model outputs for ``x`` (checked as in :meth:`__call__`; one compiled forward pass

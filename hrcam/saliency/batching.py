@@ -56,6 +56,8 @@ def _base_seed(method: Any) -> int:
 def _compiled(method: Any, item_shape: tuple[int, ...], k: int, squeeze: bool = False) -> Any:
     key = (item_shape, k, squeeze)
     fn = method._fns.get(key)
+    if fn is None and not method.traceable:  # eager: the source does NumPy work inside compute
+        fn = method._fns[key] = functools.partial(_batch, method, squeeze=squeeze)
     if fn is None:
         fn = tf.function(
             functools.partial(_batch, method, squeeze=squeeze),
