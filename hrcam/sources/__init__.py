@@ -29,7 +29,16 @@ from typing import Any
 
 from hrcam.saliency.names import CANONICAL, canonical
 
-__all__ = ["SOURCES", "SourceInfo", "available", "get", "info", "parse"]
+__all__ = [
+    "SOURCES",
+    "SourceInfo",
+    "available",
+    "get",
+    "info",
+    "option_names",
+    "parse",
+    "source_class",
+]
 
 
 @dataclass(frozen=True)
@@ -182,6 +191,24 @@ def info(name: str) -> SourceInfo:
     return SOURCES[canonical(parse(name)[0])[0]]
 
 
+def source_class(spec: str) -> type:
+    """The :class:`~hrcam.saliency.base.SaliencyMethod` subclass of a spec (imports its module)."""
+    module, cls = info(spec).target.split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def option_names(spec: str) -> set[str]:
+    """The keyword options the source of ``spec`` takes (the base's and its own)."""
+    import inspect
+
+    cls = source_class(spec)
+    params = set()
+    for klass in cls.__mro__[:-1]:  # not object
+        if "__init__" in vars(klass):
+            params |= set(inspect.signature(klass.__init__).parameters)
+    return (params | set(cls.options)) - {"self", "model", "options", "kwargs"}
+
+
 def parse(spec: str) -> tuple[str, dict[str, Any]]:
     """``"name:key=value,key=value"`` -> ``(name, {key: value})``, values read as YAML scalars.
 
@@ -241,5 +268,4 @@ def get(spec: str, model: Any = None, **options: Any):
         from hrcam.highres.loading import classifier_of
 
         model = classifier_of(model)
-    module, cls = entry.target.split(":")
-    return getattr(importlib.import_module(module), cls)(model, **merged)
+    return source_class(key)(model, **merged)
