@@ -5,7 +5,8 @@ import pytest
 
 from hrcam.casm.config import REPRODUCE, load_casm_config
 from hrcam.casm.pool import ClassifierPool
-from hrcam.casm.scoring import crop_boxes, mask_statistics
+from hrcam.casm.scoring import crop_boxes
+from hrcam.evaluation.mask_stats import mask_statistics
 
 
 # -- scoring: hand-computed --------------------------------------------------------------------

@@ -71,7 +71,7 @@ def test_hrcam_guided_source_on_half_and_full_model(model_files):
 
     x = np.random.RandomState(1).rand(3, 32, 32, 3).astype(np.float32)
     src = method_source(hm, "hrcam_guided")
-    assert src.name == "HR-CAM guided"
+    assert src.name == "GuidedCAM"
     probs, guided = src(x)
     _, low = method_source(hm, "hrcam-low")(x)
     assert guided.shape == (3, 32, 32) and np.isfinite(guided).all()
@@ -113,7 +113,7 @@ def test_evaluate_saliency_cli_writes_table_json_and_figures(model_files, tmp_pa
     ])  # fmt: skip
     res = json.loads(capsys.readouterr().out)
     assert rc in (0, 1)  # 1: an untrained model may classify no image correctly
-    assert [r["method"] for r in res["results"]] == ["GradCAM", "HR-CAM"]
+    assert [r["method"] for r in res["results"]] == ["GradCAM", "HighResCAM"]
     row = res["results"][0]
     for key in ("cose", "consistency", "fidelity", "consistency_geometric", "consistency_photometric",
                 "deletion", "insertion", "seconds_per_image"):  # fmt: skip
@@ -125,6 +125,6 @@ def test_evaluate_saliency_cli_writes_table_json_and_figures(model_files, tmp_pa
         "cose.json",
         "cose_heatmap.png",
         "transforms_full_GradCAM.png",
-        "transforms_full_HR-CAM.png",
+        "transforms_full_HighResCAM.png",
     ]
     assert main(["evaluate", "saliency", "--model", str(full), "--data", "synthetic"]) == 2  # no --method

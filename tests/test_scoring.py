@@ -32,9 +32,13 @@ def test_perfect_maps_score_perfectly(scenes):
 
 
 def test_baselines(scenes):
-    full = method_maps("full", None, scenes.images, scenes.labels)
+    import keras
+
+    # baselines are map sources like any other: the classifier still gives the predictions
+    classifier = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    full = method_maps("full", classifier, scenes.images, scenes.labels)
     assert full.shape == (12, 32, 32) and np.all(full == 1)
-    center = method_maps("center", None, scenes.images, scenes.labels)
+    center = method_maps("center", classifier, scenes.images, scenes.labels)
     assert center[0].argmax() in {15 * 32 + 15, 15 * 32 + 16, 16 * 32 + 15, 16 * 32 + 16}
     # the whole-image map covers the object, but its box is the whole image: objects are small here
     s = score_maps(full, scenes, correct=np.ones(12, bool))

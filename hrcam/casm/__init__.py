@@ -24,7 +24,6 @@ _LAZY = {  # name -> module; imported on first use, so `import hrcam.casm` loads
     "feature_preset": "masker",
     "load_masker": "masker",
     "build_resnet": "resnet",
-    "mask_statistics": "scoring",
 }
 __all__ = sorted(_LAZY)
 

@@ -1,41 +1,19 @@
-"""Scoring CASM maskers (``hrcam score --method casm --masker M.keras``), [casme:score.py, stats.py].
+"""CASM's scoring protocol on a folder dataset (``hrcam score --casm-protocol``), [casme:score.py].
 
-* :func:`mask_statistics`: mean, std of the per-image means, pixel entropy (-m log2 m - (1-m) log2 (1-m)
-  averaged over pixels with 0 < m < 1, divided by all pixels) and total variation (mean squared horizontal
-  plus vertical differences);
-* :func:`protocol_data`: the original protocol on a folder dataset: Resize(shorter side to ``resize``) +
-  CenterCrop(``size``) with the boxes mapped the same way (scaled, shifted by the crop offset, clipped;
-  the unclipped area still counts in F1/IoU as in CASM), and only the boxes of the image's own class;
-* :func:`score_masker`: LE / OM / F1 / F1a with CASM's box rule (:func:`hrcam.evaluation.localisation.
-  localization_scores`; OM with the masker's own classifier) and the rest of ``hrcam score``'s metrics.
+:func:`protocol_data`: Resize(shorter side to ``resize``) + CenterCrop(``size``) with the boxes mapped the
+same way (scaled, shifted by the crop offset, clipped; the unclipped area still counts in F1/IoU as in
+CASM), and only the boxes of the image's own class. Any map source is scored on it (a masker with
+``casm:masker=M.keras``); the mask statistics of CASM's ``stats.py`` are
+:func:`hrcam.evaluation.mask_stats.mask_statistics`, reported for every source.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from hrcam.arrays import check_maps
-
-__all__ = ["mask_statistics", "crop_boxes", "protocol_data", "score_masker"]
-
-
-def mask_statistics(masks: Any) -> dict[str, float]:
-    """CASM's ``stats.py`` figures of (N, H, W) soft masks in [0, 1]."""
-    m = check_maps(masks, "masks", unit=True).astype(np.float64)
-    means = m.reshape(len(m), -1).mean(axis=1)
-    inner = (m > 0) & (m < 1)
-    safe = np.where(inner, m, 0.5)
-    ent = np.where(inner, -safe * np.log2(safe) - (1 - safe) * np.log2(1 - safe), 0.0)
-    tv = (np.diff(m, axis=2) ** 2).mean(axis=(1, 2)) + (np.diff(m, axis=1) ** 2).mean(axis=(1, 2))
-    return {
-        "mask_mean": float(means.mean()),
-        "mask_std_of_means": float(means.std()),
-        "mask_entropy": float(ent.mean()),
-        "mask_tv": float(tv.mean()),
-    }
+__all__ = ["crop_boxes", "protocol_data"]
 
 
 def crop_boxes(boxes: np.ndarray, src: tuple[int, int], resize: int, size: int) -> np.ndarray:
@@ -109,16 +87,3 @@ def protocol_data(
     return ScoringData(
         np.stack(images), np.asarray(labels), boxes, boxes_to_masks(boxes, (size, size)), exact_masks=False
     )
-
-
-def score_masker(masker, data, batch_size: int = 64) -> dict[str, float]:
-    """LE/OM/F1/F1a (CASM's box rule, OM with the masker's classifier), ``hrcam score``'s other metrics
-    and :func:`mask_statistics`, averaged over the images of ``data`` (ScoringData)."""
-    from hrcam.evaluation.scoring import score_maps
-
-    probs, masks = masker.predict_masks(data.images, batch_size=batch_size)
-    correct = probs.argmax(1) == np.asarray(data.labels)
-    scores = score_maps(masks, data, correct)
-    scores.update(mask_statistics(masks))
-    scores["masker_top1"] = float(correct.mean())
-    return scores

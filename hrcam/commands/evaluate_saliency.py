@@ -1,6 +1,6 @@
 """``hrcam evaluate saliency``: COSE (consistency / sensitivity) and deletion / insertion per method.
 
-    hrcam evaluate saliency --model runs/x/best.keras --data ROOT|synthetic --method gradcam --method cam \\
+    hrcam evaluate saliency --model runs/x/best.keras --data ROOT|synthetic --source gradcam --source cam \\
         [--n-images 64] [--checkpoint mid.keras] [--out DIR] [--json]
 
 Registered by :mod:`hrcam.commands.evaluate` (the ``saliency`` task); this module holds its options and run.
@@ -20,13 +20,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("saliency task (COSE and faithfulness)")
     g.add_argument(
         "--method",
+        "--source",
         dest="methods",
         action="append",
         default=[],
         metavar="NAME",
-        help="a map source (repeatable): any hrcam.saliency method (cam, gradcam, gradcam++, layercam, "
-        "scorecam, gradients, smoothgrad, ig, ...), hrcam (a FullModel's high-res maps), hrcam-low (the CAM "
-        "head, up-sampled) or hrcam-guided (its image-guided up-sampling)",
+        help="a map source of hrcam.sources (repeatable): cam, gradcam, gradcam++, layercam, scorecam, "
+        "gradients, smoothgrad, ig, rise, guided_cam, high_res_cam (a FullModel's), refined, center, "
+        "casm:masker=M.keras, explainer:model=E.keras, ... (options as NAME:key=value,...)",
     )
     g.add_argument("--n-images", type=int, default=64, help="images evaluated (the first N of the split)")
     g.add_argument(

@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hrcam.commands._common import emit, load_hrcam_model
+from hrcam.commands._common import emit
 
 HELP = "score saliency methods against boxes (folder dataset) or exact masks (synthetic data)"
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument(
-        "--model", metavar="MODEL.keras", help="a FullModel (or HalfModel) file (not needed for casm alone)"
+        "--model",
+        metavar="MODEL.keras",
+        help="the classifier: a FullModel, HalfModel or Keras model file (not needed for casm alone)",
     )
     parser.add_argument(
         "--data",
@@ -29,9 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         action="append",
         metavar="NAME",
         required=True,
-        help="center, full, cam, hrcam, refined, guided, refined_guided, or a saliency method (gradcam, "
-        "gradcam++, layercam, multilayercam, guided_cam, ...; options as NAME:key=value,...); repeatable. "
-        "Scores include PxAP (exact masks) and MaxBoxAccV2 (Choe et al.: IoU 0.3/0.5/0.7, step 0.01)",
+        help="a map source (hrcam.sources: center, ones, cam, high_res_cam, guided_cam, refined, gradcam, "
+        "gradcam++, layercam, multilayer_cam, rise, casm:masker=M.keras, explainer:model=E.keras, ...; "
+        "options as NAME:key=value,...); repeatable. Scores include PxAP (exact masks) and MaxBoxAccV2 "
+        "(Choe et al.: IoU 0.3/0.5/0.7, step 0.01)",
     )
     parser.add_argument(
         "--target",
@@ -46,9 +49,19 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", metavar="DIR", help="write scores.json and scores.png here")
     parser.add_argument("--json", action="store_true", help="print the scores as JSON")
-    from hrcam.commands.score_casm import add_casm_arguments  # CASM (issue 11)
-
-    add_casm_arguments(parser)
+    casm = parser.add_argument_group("CASM")
+    casm.add_argument(
+        "--masker", metavar="M.keras", help="the masker of --method casm (= casm:masker=M.keras)"
+    )
+    casm.add_argument(
+        "--casm-protocol",
+        action="store_true",
+        help="the original CASM protocol on folder data: Resize(--resize) + CenterCrop with mapped boxes, "
+        "only the image's own class's boxes",
+    )
+    casm.add_argument(
+        "--resize", type=int, metavar="S", help="shorter side before the centre crop (CASM: 224 for 224)"
+    )
     from hrcam.commands.score_masks import add_mask_arguments  # the Explainer's per-class-mask protocol
 
     add_mask_arguments(parser)
@@ -99,30 +112,52 @@ def load_scoring_data(args, model):
     return data
 
 
+def _specs(args) -> list[str]:
+    """``--method`` specs, ``casm`` completed with ``--masker``."""
+    from hrcam.sources import parse
+
+    specs = []
+    for method in args.method:
+        name, options = parse(method)
+        if args.masker and name.lower() == "casm" and not {"masker", "model"} & set(options):
+            method = f"{method}{',' if ':' in method else ':'}masker={args.masker}"
+        specs.append(method)
+    return specs
+
+
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "masks", False):  # per-class masks: hrcam/commands/score_masks.py
         from hrcam.commands.score_masks import run_masks
 
         return run_masks(args)
+    from types import SimpleNamespace
+
+    from hrcam import sources
     from hrcam.evaluation.scoring import score_methods
+    from hrcam.highres import load_model
 
-    if "casm" in [m.lower() for m in args.method]:  # CASM masker (issue 11)
-        from hrcam.commands.score_casm import run_score
+    specs = _specs(args)
+    model = load_model(args.model) if args.model else None
+    first = sources.get(specs[0], model, batch_size=args.batch_size)  # a clear error for a bad spec / model
+    h, w, c = (int(d) for d in first.model.inputs[0].shape[1:])
+    if args.casm_protocol:
+        from hrcam.casm.scoring import protocol_data
 
-        return run_score(args, load_scoring_data, _table)
-    if not args.model:
-        raise ValueError("--model is required (a FullModel or HalfModel file)")
-    model = load_hrcam_model(args.model)
-    data = load_scoring_data(args, model)
+        if args.data == "synthetic":
+            raise ValueError("--casm-protocol applies to folder datasets, not --data synthetic")
+        data = protocol_data(args.data, h, args.resize, args.split, args.bbox, limit=args.limit)
+    else:
+        data = load_scoring_data(args, SimpleNamespace(input_shape=(h, w, c), num_classes=first.num_classes))
     result = score_methods(
         model,
         data,
-        args.method,
+        specs,
         target=args.target,
         workers=args.workers,
         batch_size=args.batch_size,
         progress=not args.json,
     )
+    result["methods"] = dict(zip(args.method, result["methods"].values(), strict=True))
     result["model"] = str(args.model)
     result["data"] = str(args.data)
     lines = _table(result)

@@ -129,20 +129,27 @@ def score_methods(
     if not methods:
         raise ValueError("`methods` is empty: name at least one map source (e.g. cam, high_res_cam, center)")
     from hrcam import sources
+    from hrcam.evaluation.mask_stats import mask_statistics
 
-    probs = sources.get("ones", model, batch_size=batch_size).predict(data.images)
-    predicted = probs.argmax(1)
-    correct = predicted == data.labels
-    targets = data.labels if target == "label" else predicted
-    table = {}
+    labels = np.asarray(data.labels)
+    table, top1 = {}, {}
     for method in methods:
         if progress:
             print(f"[hrcam score] {method} ...", flush=True)
-        maps = method_maps(method, model, data.images, targets, workers=workers, batch_size=batch_size)
-        table[method] = score_maps(maps, data, correct)
+        options: dict[str, Any] = {"batch_size": batch_size}
+        if "workers" in sources.option_names(method):
+            options["workers"] = workers
+        source = sources.get(method, model, **options)
+        # each source's own predictions: OM is scored with the classifier the maps come from (a CASM
+        # masker carries its own), and target="predicted" explains that classifier's class
+        res = source.run(data.images, labels if target == "label" else None)
+        correct = np.asarray(res.preds).argmax(1) == labels
+        maps = np.clip(np.asarray(res.maps, np.float32), 0.0, 1.0)
+        table[method] = {**score_maps(maps, data, correct), **mask_statistics(maps)}
+        table[method]["top1"] = top1[method] = float(correct.mean())
     return {
         "methods": table,
-        "top1_accuracy": float(correct.mean()),
-        "num_images": int(len(data.labels)),
+        "top1_accuracy": next(iter(top1.values())),
+        "num_images": int(len(labels)),
         "target": target,
     }

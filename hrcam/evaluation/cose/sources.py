@@ -1,11 +1,11 @@
-"""Map sources: one callable ``images -> (probabilities, maps)`` for any way of making saliency maps.
+"""COSE's view of a map source: one callable ``images -> (probabilities, maps)`` that can be rebuilt on
+another model.
 
-:class:`MapSource` wraps every :mod:`hrcam.saliency` method (by name, on any Keras classifier), HR-CAM's own
-maps (``"hrcam"`` / ``"hrcam-high"``: a FullModel's high-resolution CAM, ``"hrcam-low"``: the CAM head's
-feature-resolution map, up-sampled, ``"hrcam-guided"``: that map's image-guided up-sampling,
-:mod:`hrcam.ops.guided`), or any function ``fn(images) -> (probs, maps)``. A source can be rebuilt
-on another model with :meth:`MapSource.on` (the same method on a randomly initialised copy or on a checkpoint:
-COSE's model perturbations); :func:`random_copy` makes the randomly initialised copy.
+:class:`MapSource` wraps any source of :mod:`hrcam.sources` by name (every gradient / CAM / perturbation
+method, HR-CAM's maps, a CASM masker, an Explainer, the baselines) or any function
+``fn(images) -> (probs, maps)``. :meth:`MapSource.on` rebuilds the same source on another model (a randomly
+initialised copy or a checkpoint: COSE's model perturbations); :func:`random_copy` makes the randomly
+initialised copy.
 """
 
 from __future__ import annotations
@@ -20,17 +20,9 @@ import tensorflow as tf
 
 from hrcam.ops import to_numpy
 
-__all__ = ["MapSource", "method_source", "function_source", "random_copy", "probability_fn", "HRCAM_SOURCES"]
+__all__ = ["MapSource", "method_source", "function_source", "random_copy", "probability_fn"]
 
 MapFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-_HRCAM_LABELS = {
-    "hrcam": "HR-CAM",
-    "hrcam-high": "HR-CAM",
-    "hrcam-low": "HR-CAM low",
-    "hrcam-guided": "HR-CAM guided",
-}
-_HRCAM_KEYS = {"hrcam": "hrcam", "hrcam-high": "hrcam", "hrcam-low": "cam", "hrcam-guided": "guided"}
-HRCAM_SOURCES = tuple(_HRCAM_LABELS)  # "hrcam", "hrcam-high", "hrcam-low", "hrcam-guided"
 
 
 class MapSource:
@@ -95,54 +87,24 @@ def _is_hrcam_model(model: Any) -> bool:
     return isinstance(model, (HalfModel, FullModel))
 
 
-def _hrcam_fn(model: Any, which: str, batch_size: int) -> MapFn:
-    from hrcam.evaluation.scoring import upsample_maps
-    from hrcam.highres import FullModel
-
-    if not _is_hrcam_model(model):
-        raise ValueError(f"method {which!r} needs a HalfModel or FullModel, got {type(model).__name__}")
-    if which in ("hrcam", "hrcam-high") and not isinstance(model, FullModel):
-        raise ValueError(
-            f"method {which!r} needs a FullModel (HR-CAM's high-resolution maps); a HalfModel has only "
-            "'hrcam-low' (its CAM head) and 'hrcam-guided'"
-        )
-    key = _HRCAM_KEYS[which]
-
-    def fn(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # one compiled pass gives the predicted class's maps and the probabilities (custom_class None)
-        out = model.generate_cams(x, batch_size=batch_size, guided=key == "guided")
-        if key == "hrcam":
-            return out[-1], out[0]
-        if key == "guided":
-            return out[-1], np.asarray(out[-2], np.float32)
-        return out[-1], upsample_maps(out[-2], tuple(x.shape[1:3]))
-
-    return fn
-
-
 def method_source(model: Any, method: str, batch_size: int = 32, **kwargs: Any) -> MapSource:
-    """A source for ``method`` on ``model``: an :mod:`hrcam.saliency` name (``"gradcam"``, ``"scorecam"``,
-    ``"ig"``, ...) or one of :data:`HRCAM_SOURCES`; ``kwargs`` go to the saliency method.
+    """A source for the :mod:`hrcam.sources` spec ``method`` on ``model`` (``"gradcam"``, ``"scorecam"``,
+    ``"high_res_cam"``, ``"casm:masker=M.keras"``, ...); ``kwargs`` are the source's options. Labelled by
+    the source's class name (``"GradCAM"``, ``"HighResCAM"``, ``"CASM"``).
 
     Raises:
-        ValueError: unknown method, or an HR-CAM source on a model without HR-CAM's head.
+        ValueError: unknown source, or a model the source cannot use (e.g. ``high_res_cam`` on a HalfModel).
     """
-    if not isinstance(method, str):
-        raise TypeError(f"`method` must be a method name, got {type(method).__name__}")
-    key = method.lower().replace("_", "-")
-    if key in HRCAM_SOURCES:
-        return MapSource(_HRCAM_LABELS[key], model, lambda m: _hrcam_fn(m, key, batch_size))
-    from hrcam.saliency import get
+    from hrcam import sources
 
-    cls = get(method)
+    if not isinstance(method, str):
+        raise TypeError(f"`method` must be a map source name, got {type(method).__name__}")
 
     def build(m: Any) -> MapFn:
-        if _is_hrcam_model(m):
-            m = getattr(m, "half_model", m).model  # a FullModel's classifier view (one output)
-        explainer = cls(m, batch_size=batch_size, **kwargs)
-        return lambda x: explainer(x)
+        source = sources.get(method, m, batch_size=batch_size, **kwargs)
+        return lambda x: source(x)
 
-    return MapSource(cls.name, model, build)
+    return MapSource(sources.source_class(method).name, model, build)
 
 
 def random_copy(model: Any, seed: int = 1234) -> keras.Model:
@@ -167,17 +129,14 @@ def random_copy(model: Any, seed: int = 1234) -> keras.Model:
 
 
 def probability_fn(model: Any) -> Callable[[Any], np.ndarray]:
-    """``fn(images) -> (n, C)`` class probabilities of ``model`` (HalfModel / FullModel: ``predict_proba``;
-    a Keras model: its output, the ``"probabilities"`` entry of a dict output), one compiled call per
-    batch."""
-    if _is_hrcam_model(model):
-        return lambda x: model.predict_proba(np.asarray(x, np.float32))
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"`model` must be a keras.Model, got {type(model).__name__}")
+    """``fn(images) -> (n, C)`` class probabilities of ``model`` (its classifier's outputs: a HalfModel /
+    FullModel's probabilities, a Keras model's output), one compiled call per batch."""
+    from hrcam.highres.loading import classifier_of
+
+    classifier = classifier_of(model)
 
     @tf.function(reduce_retracing=True)
     def fn(x: tf.Tensor) -> tf.Tensor:
-        out = model(x, training=False)
-        return out["probabilities"] if isinstance(out, dict) else out
+        return classifier(x, training=False)
 
     return lambda x: fn(tf.convert_to_tensor(x, tf.float32)).numpy()
