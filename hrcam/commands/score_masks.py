@@ -51,12 +51,12 @@ def run_masks(args: argparse.Namespace) -> int:
     data = mask_data(cfg.data, args.split or "test")
     if args.limit:
         data = data.subset(int(args.limit))
-    models = {
-        k: keras.saving.load_model(p) for k, p in (("explainer", args.explainer), ("rtsal", args.rtsal)) if p
-    }
-    missing = [m for m in args.method if m.lower() in ("explainer", "rtsal") and m.lower() not in models]
-    if missing:
-        raise ValueError(f"--method {missing[0]} needs --{missing[0].lower()} MODEL.keras")
+    files = {"explainer": args.explainer, "rtsal": args.rtsal}  # --explainer / --rtsal complete the names
+    specs = {}
+    for m in args.method:
+        if m.lower() in files and files[m.lower()] is None:
+            raise ValueError(f"--method {m} needs --{m.lower()} MODEL.keras (or explainer:model=MODEL.keras)")
+        specs[m] = f"explainer:model={files[m.lower()]}" if m.lower() in files else m
     classes = None
     if args.specificity:
         try:
@@ -66,17 +66,20 @@ def run_masks(args: argparse.Namespace) -> int:
                 f"--specificity must be comma-separated class ids, got {args.specificity!r}"
             ) from None
     res = evaluate_methods(
-        args.method,
+        list(specs.values()),
         data.images,
         data.labels,
         data.masks,
         classifier,
-        models,
         batch_size=args.batch_size,
         rise_masks=args.rise_masks,
         specificity_classes=classes,
         seed=args.seed,
     )
+    names = dict(zip(specs.values(), specs, strict=True))  # report under the names the user gave
+    res = {
+        k: ({names.get(m, m): v for m, v in val.items()} if k != "none" else val) for k, val in res.items()
+    }
     maps = res.pop("maps")
     result = {"num_images": len(data), "class_names": list(data.class_names), **res}
     lines = _lines(result)

@@ -1,14 +1,11 @@
 """The Explainer's evaluation harness (the TensorFlow side of :mod:`hrcam.explainer.class_masks`):
-per-class maps of every method, the segmentation table and the class-specificity matrix.
+per-class maps of any map source, the segmentation table and the class-specificity matrix.
 
-Methods (names for ``hrcam score --masks``):
-
-* ``0``, ``0.5``, ``1``, ``perfect``: the trivial baselines;
-* ``explainer`` / ``rtsal``: a trained Explainer's per-class masks sigmoid(S_c) (one forward pass for all
-  classes);
-* any :mod:`hrcam.saliency` method (``gradcam``, ``rise``, ``guidedbackprop``, ...) on the classifier: one
-  map per class, min-max normalised per map (RISE weights its masks by the sigmoid of the logits, the
-  classifier being multi-label; Grad-CAM uses the classifier's ``features`` layer).
+Methods (names for ``hrcam score --masks``): the trivial baselines ``0``, ``0.5``, ``1`` and ``perfect``
+(from the ground truth), or any :mod:`hrcam.sources` spec on the classifier: a trained Explainer's
+per-class masks ``explainer:model=E.keras`` (one forward pass for all classes), ``gradcam``, ``rise``,
+``guidedbackprop``, ``casm:masker=M.keras``, ... one map per class (RISE weights its masks by the sigmoid of
+the logits, the classifier being multi-label; CAM methods use the classifier's ``features`` layer).
 
 As in the original, maps are computed for the ground-truth classes and max-merged per image; masked images
 for the ``saliency`` metric and the specificity matrix are ``x * mask`` in pixel space (black fill).
@@ -52,39 +49,38 @@ def class_maps(
     method: str,
     images: np.ndarray,
     classifier: keras.Model,
-    models: dict[str, keras.Model] | None = None,
     batch_size: int = 32,
     rise_masks: int = 2000,
     seed: int = 0,
 ) -> np.ndarray:
     """(N, C, H, W) float32 maps in [0, 1] of every class for float images (N, H, W, 3) in [0, 1].
 
-    ``models`` maps ``"explainer"`` / ``"rtsal"`` to trained Explainer networks.
+    ``method`` is any :mod:`hrcam.sources` spec (``explainer:model=E.keras``, ``gradcam``, ``rise``, ...).
+    The protocol's options go to every source that takes them: CAM methods use the classifier's
+    ``features`` layer; RISE ``rise_masks`` masks weighted by the sigmoid of the logits (the classifier is
+    multi-label), seeded with ``seed``.
     """
-    models = models or {}
-    c = int(classifier.output_shape[-1])
-    key = method.lower()
-    if key in models:
-        net = models[key]
-        fn = tf.function(lambda x: tf.transpose(tf.sigmoid(net(x, training=False)), [0, 3, 1, 2]))
-        return np.concatenate(
-            [fn(tf.constant(images[s], tf.float32)).numpy() for s in _batches(len(images), batch_size)]
-        )
-    from hrcam.saliency import get
+    from hrcam import sources
 
-    klass = get(method)
-    kwargs: dict[str, Any] = {"batch_size": batch_size}
-    if klass.needs_layer:
-        kwargs["layer"] = FEATURES_LAYER
-    if klass.name == "RISE":
-        kwargs.update(n_masks=rise_masks, activation="sigmoid", seed=seed, chunk_size=min(rise_masks, 256))
-        kwargs["batch_size"] = max(256, batch_size)
-    explainer = klass(classifier, **kwargs)
-    targets = np.tile(np.arange(c), (len(images), 1))
-    _, maps = explainer(images, target_class=targets)
+    c = int(classifier.output_shape[-1])
+    protocol: dict[str, Any] = {
+        "batch_size": batch_size,
+        "n_masks": rise_masks,
+        "activation": "sigmoid",
+        "seed": seed,
+        "chunk_size": min(rise_masks, 256),
+    }
+    if sources.source_class(method).needs_layer:
+        protocol["layer"] = FEATURES_LAYER
+    if "n_masks" in sources.option_names(method):
+        protocol["batch_size"] = max(256, batch_size)
+    accepted = sources.option_names(method)
+    options = {k: v for k, v in protocol.items() if k in accepted}
+    source = sources.get(method, classifier, **options)
+    maps = source.run(images, np.tile(np.arange(c), (len(images), 1))).maps
     if maps.ndim == 5:  # channel_reduce="none" is never used here; keep the first channel reduction
         maps = maps.max(-1)
-    return maps.astype(np.float32)
+    return np.asarray(maps, np.float32)
 
 
 def specificity(
@@ -114,13 +110,14 @@ def evaluate_methods(
     labels: np.ndarray,
     masks: np.ndarray,
     classifier: keras.Model,
-    models: dict[str, keras.Model] | None = None,
     batch_size: int = 32,
     rise_masks: int = 2000,
     specificity_classes: Any = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """The segmentation table (and optionally the specificity matrices) of ``methods``.
+    """The segmentation table (and optionally the specificity matrices) of ``methods`` (map source specs of
+    :mod:`hrcam.sources`, or the trivial baselines ``0``, ``0.5``, ``1``, ``perfect`` built from the ground
+    truth).
 
     Args:
         images: (N, H, W, 3) uint8 or float in [0, 1]; labels (N, C) multi-hot; masks (N, C, H, W) bool.
@@ -142,7 +139,7 @@ def evaluate_methods(
         if method in TRIVIAL_BASELINES:
             merged = trivial_maps(method, gt)
         else:
-            per_class = class_maps(method, x, classifier, models, batch_size, rise_masks, seed)
+            per_class = class_maps(method, x, classifier, batch_size, rise_masks, seed)
             merged = merge_class_maps(per_class, labels)
         out["seconds"][method] = time.perf_counter() - t0
         probs = softmax_probs(classifier, x * merged[..., None], batch_size * 2)
