@@ -47,6 +47,10 @@ class CasmMasks(SaliencyMethod):
             keras.Model(masker.inputs, probs, name="casm_classifier"), normalize=normalize, **kwargs
         )
 
+    @property
+    def keras_models(self) -> list[keras.Model]:
+        return [self.model, self.masker]
+
     def _compute(self, x: tf.Tensor, classes: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         out = self.masker(x, training=False)
         mask = tf.cast(out["mask"][..., 0], tf.float32)  # (b, H, W)

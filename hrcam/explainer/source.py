@@ -74,6 +74,10 @@ class ExplainerMasks(SaliencyMethod):
                 f"{self.model.name!r} takes {want[0]} and predicts {want[1]} classes"
             )
 
+    @property
+    def keras_models(self) -> list[keras.Model]:
+        return [self.model, self.network]
+
     def _compute(self, x: tf.Tensor, classes: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         preds = self._forward(x).preds
         classes = self._select_classes(preds, classes)

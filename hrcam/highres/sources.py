@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -52,6 +53,10 @@ class HighResCAM(SaliencyMethod):
     def __init__(self, model: Any, **kwargs: Any) -> None:
         self.full_model = _hrcam_model(model, "high_res_cam", full=True)
         super().__init__(classifier_of(model), **kwargs)
+
+    @property
+    def keras_models(self) -> list[keras.Model]:
+        return [self.model, self.full_model]
 
     def _compute(self, x: tf.Tensor, classes: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         out = self.full_model.maps_fn(x, classes)

@@ -5,10 +5,9 @@
 CAM methods, pre-softmax scores, batching, one ``tf.function`` per input shape (``traceable`` sources),
 up-sampling to the input size, per-map min-max normalisation, and capturing intermediate activations.
 
-A source declares what it needs with class attributes and implements one hook, :meth:`SaliencyMethod._compute`
-(images and (B, k) classes in, model outputs (B, C) and raw maps (B, k, *spatial) out). The public core is
-:meth:`SaliencyMethod.compute` (tensors in and out); :meth:`SaliencyMethod.run` and ``method(x, targets)`` are
-the NumPy front doors. Sources are made by name with :func:`hrcam.sources.get`.
+A source implements one hook, :meth:`SaliencyMethod._compute` ((B, k) classes in, outputs (B, C) and raw maps
+(B, k, *spatial) out). :meth:`SaliencyMethod.compute` is the tensor core; :meth:`SaliencyMethod.run` and
+``method(x, targets)`` the NumPy front doors. Sources are made by name with :func:`hrcam.sources.get`.
 """
 
 from __future__ import annotations
@@ -171,7 +170,7 @@ class SaliencyMethod:
         return self.layer_ref.path if self.layer_ref is not None else None
 
     def __repr__(self) -> str:
-        layer = f", layer={self.layer_name!r}" if self.layer_ref is not None else ""
+        layer = f", layer={self.layer_name!r}" * (self.layer_ref is not None)
         return f"{type(self).__name__}(model={self.model.name!r}, mode={self.mode!r}{layer})"
 
     def compute(
@@ -236,14 +235,11 @@ class SaliencyMethod:
             (B, k, ...) for (B, k) targets, each map in [0, 1] unless ``normalize=False``. Methods with
             ``channel_reduce="none"`` keep a trailing channel axis.
 
-        Raises:
-            ValueError: wrong rank, channel count or size, values outside [0, 1], targets out of range.
-            TypeError: non-numeric images or targets.
+        Raises ValueError (wrong rank, channel count or size, values outside [0, 1], targets out of range),
+        TypeError (non-numeric images or targets).
         """
-        preds_t, _, maps_t = run_batched(self, x, target_class)
-        if as_tensor:
-            return preds_t, maps_t
-        return to_numpy(preds_t), to_numpy(maps_t)
+        res = self.run(x, target_class, as_tensor=as_tensor)
+        return res.preds, res.maps
 
     def run(self, x: Any, targets: Any = None, as_tensor: bool = False) -> SaliencyResult:
         """:meth:`__call__` with the explained classes: ``SaliencyResult(preds (B, C), classes (B, k), maps)``
@@ -252,6 +248,10 @@ class SaliencyMethod:
         if not as_tensor:
             preds, classes, maps = to_numpy((preds, classes, maps))
         return SaliencyResult(preds=preds, classes=classes, maps=maps)
+
+    @property
+    def keras_models(self) -> list[keras.Model]:  # an export tracks their variables
+        return [self.model]
 
     def predict(self, x: Any) -> np.ndarray:
         """(B, C) float32 model outputs for ``x`` (checked as in :meth:`__call__`; one compiled forward pass
