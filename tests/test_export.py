@@ -710,9 +710,11 @@ def test_bad_arguments(models, tmp_path):
     with pytest.raises(ValueError, match="high_res_cam needs a FullModel"):
         ServingHeads(hm, heads=["high_res_cam"])
     with pytest.raises(ValueError, match="unknown head"):
-        ServingHeads(hm, heads="cam,saliency")
-    with pytest.raises(ValueError, match="plain Keras classifier"):
-        ServingHeads(models["plain"], heads=["cam"])
+        ServingHeads(hm, heads="cam,nonsense")
+    with pytest.raises(ValueError, match="needs a FullModel"):
+        ServingHeads(models["plain"], heads=["high_res_cam"])
+    with pytest.raises(ValueError, match="cannot be a serving head"):
+        ServingHeads(hm, heads=["refined"])
     with pytest.raises(ValueError, match="top_k"):
         ServingHeads(hm, top_k=0)
     with pytest.raises(ValueError, match="`name`"):

@@ -66,11 +66,16 @@ def signature_info(heads: Any) -> dict[str, SignatureInfo]:
         "(B,)",
         f"class to explain per image, in [0, {heads.num_classes - 1}]; -1 = the predicted class",
     )
+    from hrcam.sources import info
+
     maps = {
         "cam": "low-resolution CAM (up-sampled)",
         "high_res_cam": "high-resolution CAM (HR-CAM)",
         "gradcam": f"Grad-CAM (layer {heads.gradcam.layer_name!r})" if heads.gradcam is not None else "",
     }
+    for head in heads.heads:
+        if not maps.get(head):
+            maps[head] = f"{head} map ({info(head).seed})"
     probs = TensorInfo("probabilities", "float32", f"(B, {heads.num_classes})", "class probabilities")
     top = (
         TensorInfo("classes", "int32", f"(B, {heads.top_k})", f"top-{heads.top_k} class indices, best first"),

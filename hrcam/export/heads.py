@@ -19,18 +19,16 @@ Requests are checked in the graph (:mod:`hrcam.export.requests`). Images of any 
 to the model's input size (bilinear with antialiasing, as the Python API does) and every map comes back at the
 request's size, min-max normalised per map to [0, 1] (constant maps become zeros).
 
-Heads (all computed in the same graph as the probabilities):
+Heads (all computed in the same graph as the probabilities): any traceable map source of
+:mod:`hrcam.sources`, named as there (options as ``NAME:key=value``), each output under its canonical name:
 
-* ``cam``: the classifier's low-resolution CAM (HalfModel / FullModel), bilinearly up-sampled;
-* ``high_res_cam``: the FullModel's high-resolution CAM;
-* ``gradcam``: Grad-CAM from :class:`hrcam.saliency.GradCAM` (any Keras classifier);
-* ``guided_cam``: the low-res CAM up-sampled with the image as guide (:mod:`hrcam.ops.guided`; HalfModel /
-  FullModel; exported only when asked for).
-
-All heads come from one forward pass through the network: with Grad-CAM, the public saliency core's
-``GradCAM.compute(images, classes, capture=(...))`` runs it and captures the CAM and high-resolution
-activations on the way; then one backward pass from the class score to Grad-CAM's layer only (``conv_aux``
-for hrcam models: through the pooling and the Dense layer).
+* ``cam``, ``high_res_cam``, ``gradcam``, ``guided_cam`` of a HalfModel / FullModel come from one forward
+  pass through the network: with Grad-CAM, the public saliency core's ``GradCAM.compute(images, classes,
+  capture=(...))`` runs it and captures the CAM and high-resolution activations on the way; then one backward
+  pass from the class score to Grad-CAM's layer only (``conv_aux`` for hrcam models);
+* every other source (``gradcam_plus_plus``, ``layercam``, ``casm:masker=M.keras``,
+  ``explainer:model=E.keras``, ``center``, ...; ``cam`` of a plain GAP + Dense Keras classifier) through its
+  own ``compute``, in the same graph. A source that runs NumPy code (``refined``) cannot be a head.
 """
 
 from __future__ import annotations
@@ -45,6 +43,7 @@ import tensorflow as tf
 
 from hrcam import ops
 from hrcam.export.describe import SignatureInfo, signature_info
+from hrcam.export.head_specs import DEFAULT_HEADS, FUSED_HEADS, check_keras_classifier, split_heads
 from hrcam.export.requests import (
     check_class_index,
     images_from_bytes,
@@ -56,8 +55,7 @@ from hrcam.ops import select_classes
 
 __all__ = ["HEADS", "SIGNATURES", "ServingHeads", "load_classifier"]
 
-HEADS = ("cam", "high_res_cam", "gradcam", "guided_cam")
-_DEFAULT_HEADS = {"full": HEADS[:3], "half": ("cam", "gradcam"), "keras": ("gradcam",)}
+HEADS = FUSED_HEADS  # the heads of one forward pass; any other traceable map source is a head too
 SIGNATURES = (
     "serving_default",
     "serving_uint8",
@@ -110,17 +108,17 @@ class ServingHeads:
     Args:
         model: a HalfModel, FullModel, ``keras.Model`` (one image input (B, H, W, C), one (B, C) output) or a
             ``.keras`` path (see :func:`load_classifier`).
-        heads: map outputs, a subset of ``("cam", "high_res_cam", "gradcam")`` (or a comma-separated string;
-            ``"none"`` = no heads); ``None`` = every head the model supports (HalfModel: cam, gradcam;
-            FullModel: cam, high_res_cam, gradcam; Keras classifier: gradcam); ``()`` = none (a bare
-            classifier: probabilities and top-k only).
+        heads: map outputs: map sources of :mod:`hrcam.sources` (a list or a comma-separated string;
+            ``"none"`` = no heads); ``None`` = the defaults (HalfModel: cam, gradcam; FullModel: cam,
+            high_res_cam, gradcam; Keras classifier: gradcam); ``()`` = none (a bare classifier:
+            probabilities and top-k only).
         top_k: how many classes ``classes``/``scores`` list (capped at the number of classes).
         gradcam_layer: Grad-CAM's layer (name or layer); ``None`` = hrcam's CAM layer ``conv_aux`` for hrcam
             models, else the last 4-D layer.
 
     Raises:
-        ValueError: unknown or unsupported heads, a model that is not a single-input single-output
-            classifier, ``top_k < 1``.
+        ValueError: unknown heads, heads the model cannot give or that are not traceable, a model that is
+            not a single-input single-output classifier, ``top_k < 1``.
     """
 
     def __init__(
@@ -145,23 +143,22 @@ class ServingHeads:
         else:
             self.kind = "keras"
             self.half = None
-            self.classifier = self._check_keras_classifier(model)
+            self.classifier = check_keras_classifier(model)
         self.keras_model = model.model if self.wrapper is not None else model
         self.input_shape: tuple[int | None, int | None, int] = tuple(
             None if d is None else int(d) for d in self.classifier.inputs[0].shape[1:]
         )
         self.channels = int(self.input_shape[-1])
         self.num_classes = int(self.classifier.outputs[0].shape[-1])
-        supported = {"full": HEADS, "half": ("cam", "gradcam", "guided_cam"), "keras": ("gradcam",)}[
-            self.kind
-        ]
-        self.heads = self._check_heads(_DEFAULT_HEADS[self.kind] if heads is None else heads, supported)
+        self.sources: dict[str, Any] = {}  # head -> its map source (heads outside the one-pass set)
+        self._scaled: dict[str, bool] = {}
+        self.heads = self._check_heads(DEFAULT_HEADS[self.kind] if heads is None else heads)
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
             raise ValueError(f"`top_k` must be a positive int, got {top_k!r}")
         self.top_k = min(int(top_k), self.num_classes)
         self.gradcam = None
         self.capture: dict[str, str] = {}  # head -> the layer whose activations it needs
-        if "gradcam" in self.heads:
+        if "gradcam" in self.heads and "gradcam" not in self.sources:
             if gradcam_layer is None and self.kind != "keras":
                 gradcam_layer = "conv_aux"
             self.gradcam, self.capture = self._gradcam_head(gradcam_layer)
@@ -169,7 +166,7 @@ class ServingHeads:
             raise ValueError("`gradcam_layer` was given but the 'gradcam' head is not exported")
         # Every signature calls this one function: it is traced once (not once per signature), and the
         # SavedModel holds one copy of the network's graph.
-        self._compute_fn = tf.function(
+        self.compiled = tf.function(
             self.compute,
             input_signature=[
                 tf.TensorSpec([None, None, None, self.channels], tf.float32, name="images"),
@@ -194,50 +191,41 @@ class ServingHeads:
         return GradCAM(model, layer=layer, normalize=False, upsample=False, output=0), capture
 
     # -- validation ---------------------------------------------------------------------------------
-    @staticmethod
-    def _check_keras_classifier(model: keras.Model) -> keras.Model:
-        inputs = list(getattr(model, "inputs", None) or [])
-        outputs = list(getattr(model, "outputs", None) or [])
-        if len(inputs) != 1 or len(inputs[0].shape) != 4:
-            raise ValueError(
-                f"`model` {model.name!r} must take one image input (batch, height, width, channels), "
-                "got inputs "
-                f"{[tuple(t.shape) for t in inputs]}"
-            )
-        if len(outputs) != 1 or len(outputs[0].shape) != 2:
-            raise ValueError(
-                f"`model` {model.name!r} must have one (batch, classes) output, got outputs "
-                f"{[tuple(t.shape) for t in outputs]}"
-            )
-        if inputs[0].shape[-1] is None:
-            raise ValueError(
-                f"`model` {model.name!r} must declare its channel count, got {tuple(inputs[0].shape)}"
-            )
-        return model
+    def _check_heads(self, heads: Sequence[str] | str) -> tuple[str, ...]:
+        """Canonical head names (the one-pass heads first, in :data:`FUSED_HEADS` order); fills
+        :attr:`sources` with the others' map sources."""
+        from hrcam import sources
+        from hrcam.saliency.names import canonical
 
-    def _check_heads(self, heads: Sequence[str] | str | None, supported: tuple[str, ...]) -> tuple[str, ...]:
-        if heads is None:
-            return supported
-        if isinstance(heads, str):
-            if heads.strip().lower() in ("", "none"):
-                return ()
-            heads = [h.strip() for h in heads.split(",") if h.strip()]
-        heads = list(heads)
-        unknown = [h for h in heads if h not in HEADS]
-        if unknown:
-            raise ValueError(f"`heads` has unknown head(s) {unknown}; known: {list(HEADS)}")
-        unsupported = [h for h in heads if h not in supported]
-        if unsupported:
-            what = {"half": "a HalfModel", "keras": "a plain Keras classifier", "full": "a FullModel"}[
-                self.kind
-            ]
-            hint = " (high_res_cam needs a FullModel)" if "high_res_cam" in unsupported else ""
-            raise ValueError(
-                f"`heads` {unsupported} cannot be exported for {what}; it supports {list(supported)}{hint}"
-            )
-        if len(set(heads)) != len(heads):
-            raise ValueError(f"`heads` lists a head twice: {heads}")
-        return tuple(h for h in HEADS if h in heads)
+        if isinstance(heads, str) and heads.strip().lower() in ("", "none"):
+            return ()
+        specs, fused = split_heads(heads), []
+        for spec in specs:
+            try:
+                name, options = sources.parse(spec)
+                key, preset = canonical(name)
+            except ValueError as err:
+                raise ValueError(f"`heads` has unknown head {spec!r}: {err}") from None
+            if key in fused or key in self.sources:
+                raise ValueError(f"`heads` lists a head twice: {specs}")
+            if key == "high_res_cam" and self.kind == "half":
+                raise ValueError(
+                    "`heads` ['high_res_cam'] cannot be exported for a HalfModel "
+                    "(high_res_cam needs a FullModel)"
+                )
+            if key in FUSED_HEADS and (self.kind != "keras" or key == "gradcam") and not (options or preset):
+                fused.append(key)
+                continue
+            source = sources.get(spec, self.wrapper or self.classifier, upsample=False, batch_size=1)
+            if not source.traceable:
+                raise ValueError(
+                    f"`heads`: {key!r} cannot be a serving head: {type(source).__name__} runs NumPy code, "
+                    "not a TensorFlow graph (score or extract it instead)"
+                )
+            # resized to the request, then min-max scaled (as the one-pass heads) if the source scales
+            self._scaled[key], source.normalize = source.normalize, False
+            self.sources[key] = source
+        return tuple(h for h in FUSED_HEADS if h in fused) + tuple(self.sources)
 
     # -- the computation ----------------------------------------------------------------------------
     def _to_model_size(self, images: tf.Tensor) -> tf.Tensor:
@@ -279,7 +267,7 @@ class ServingHeads:
             raw["gradcam"] = res.maps
             for head, layer in self.capture.items():  # CAM and HR-CAM: the same op as the models' maps_fn
                 raw[head] = ops.class_activation_maps(res.captured[layer], self.half.cam_kernel, resolved)
-        elif {"cam", "high_res_cam", "guided_cam"} & set(self.heads):
+        elif {"cam", "high_res_cam", "guided_cam"} & set(self.heads) - set(self.sources):
             source = self.wrapper if "high_res_cam" in self.heads else self.half
             out = source.maps_fn(x, classes)
             preds, resolved = out["probabilities"], out["classes"]
@@ -287,8 +275,10 @@ class ServingHeads:
         else:
             preds = self.classifier(x, training=False)
             resolved = select_classes(preds, classes)
-        if "guided_cam" in self.heads:  # image-guided up-sampling of the low-res CAM, in the same graph
-            from hrcam.ops.guided import guided_upsample
+        for head, source in self.sources.items():  # the model's classes; maps scaled as the source defines
+            raw[head] = source.compute(x, resolved).maps
+        if "guided_cam" in self.heads and "guided_cam" not in self.sources:
+            from hrcam.ops.guided import guided_upsample  # the low-res CAM up-sampled with the image as guide
 
             raw["guided_cam"] = guided_upsample(x, raw["cam"])
         result = {
@@ -296,8 +286,8 @@ class ServingHeads:
             "class_index": tf.cast(resolved[:, 0], tf.int32),
         }
         for head in self.heads:
-            maps = tf.cast(raw[head][:, 0], tf.float32)
-            result[head] = ops.normalize_maps(resize_maps_to(maps, size))
+            maps = resize_maps_to(tf.cast(raw[head][:, 0], tf.float32), size)
+            result[head] = ops.normalize_maps(maps) if self._scaled.get(head, True) else maps
         return result
 
     def _top(self, out: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -313,7 +303,7 @@ class ServingHeads:
 
     # -- signatures ---------------------------------------------------------------------------------
     def _predicted(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
-        return self._top(self._compute_fn(x, tf.fill([tf.shape(x)[0], 1], -1)))
+        return self._top(self.compiled(x, tf.fill([tf.shape(x)[0], 1], -1)))
 
     def serving_default(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         return self._predicted(images_from_float(images, self.channels))
@@ -326,7 +316,7 @@ class ServingHeads:
 
     def _explain(self, x: tf.Tensor, class_index: tf.Tensor) -> dict[str, tf.Tensor]:
         classes = check_class_index(class_index, tf.shape(x)[0], self.num_classes)
-        return self._explained(self._compute_fn(x, classes))
+        return self._explained(self.compiled(x, classes))
 
     def explain(self, images: tf.Tensor, class_index: tf.Tensor) -> dict[str, tf.Tensor]:
         return self._explain(images_from_float(images, self.channels), class_index)

@@ -324,6 +324,9 @@ def export_saved_model(
 
     archive = keras.export.ExportArchive()
     archive.track(serving.keras_model)
+    for source in serving.sources.values():  # heads with models of their own (a masker, an Explainer)
+        for extra in source.keras_models:
+            archive.track(extra)
     for sig, (fn, spec) in serving.endpoints().items():
         archive.add_endpoint(name=sig, fn=fn, input_signature=spec)
 
