@@ -70,3 +70,34 @@ def load_hrcam_model(path: str, argument: str = "--model"):
             "(conv_aux -> gap -> logits); expected a HalfModel or FullModel file"
         )
     return model
+
+
+def add_source_files(parser: argparse.ArgumentParser) -> None:
+    """``--masker`` / ``--explainer``: the files that complete the ``casm`` / ``explainer`` map sources."""
+    parser.add_argument(
+        "--masker", metavar="M.keras", help="the CASM masker of `casm` (= casm:masker=M.keras)"
+    )
+    parser.add_argument(
+        "--explainer", metavar="E.keras", help="the Explainer of `explainer` (= explainer:model=E.keras)"
+    )
+
+
+def complete_specs(specs: list[str], args: argparse.Namespace) -> list[str]:
+    """Map-source specs with ``casm`` / ``explainer`` completed by ``--masker`` / ``--explainer`` (when the
+    spec names no file of its own)."""
+    from hrcam.saliency.names import canonical
+    from hrcam.sources import parse
+
+    files = {
+        "casm": ("masker", getattr(args, "masker", None)),
+        "explainer": ("model", getattr(args, "explainer", None)),
+    }
+    out = []
+    for spec in specs:
+        name, options = parse(spec)
+        key = canonical(name)[0]
+        option, path = files.get(key, (None, None))
+        if path and not {"model", "masker", "network"} & set(options):
+            spec = f"{spec}{',' if ':' in spec else ':'}{option}={path}"
+        out.append(spec)
+    return out

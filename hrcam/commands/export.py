@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hrcam.commands._common import emit
+from hrcam.commands._common import add_source_files, complete_specs, emit
 
-HELP = "export a model with saliency heads (CAM, HR-CAM, Grad-CAM) as a SavedModel for TF Serving"
+HELP = "export a model with saliency heads (any traceable map source) as a SavedModel for TF Serving"
 
 
 def _int_list(text: str) -> list[int]:
@@ -43,9 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument(
         "--heads",
         metavar="LIST",
-        help="comma-separated map outputs among cam,high_res_cam,gradcam; 'none' for a bare "
-        "classifier (default: every head the model supports)",
+        help="comma-separated map sources to serve (hrcam.sources): cam, high_res_cam, gradcam, guided_cam, "
+        "gradcam++, layercam, casm (with --masker), explainer (with --explainer), center, ...; options as "
+        "NAME:key=value; 'none' for a bare classifier (default: cam, high_res_cam for a FullModel, gradcam)",
     )
+    add_source_files(parser)
     parser.add_argument(
         "--top-k", type=int, default=5, metavar="K", help="classes in the classes/scores outputs"
     )
@@ -83,10 +85,13 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hrcam.export import export_saved_model
+    from hrcam.export.head_specs import split_heads
 
     heads = args.heads
     if heads is not None and heads.strip().lower() in ("none", ""):
         heads = ()
+    elif heads is not None:
+        heads = complete_specs(split_heads(heads), args)
     class_names = None
     if args.class_names:
         path = Path(args.class_names)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hrcam.commands._common import emit
+from hrcam.commands._common import complete_specs, emit
 
 HELP = "score saliency methods against boxes (folder dataset) or exact masks (synthetic data)"
 
@@ -112,19 +112,6 @@ def load_scoring_data(args, model):
     return data
 
 
-def _specs(args) -> list[str]:
-    """``--method`` specs, ``casm`` completed with ``--masker``."""
-    from hrcam.sources import parse
-
-    specs = []
-    for method in args.method:
-        name, options = parse(method)
-        if args.masker and name.lower() == "casm" and not {"masker", "model"} & set(options):
-            method = f"{method}{',' if ':' in method else ':'}masker={args.masker}"
-        specs.append(method)
-    return specs
-
-
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "masks", False):  # per-class masks: hrcam/commands/score_masks.py
         from hrcam.commands.score_masks import run_masks
@@ -136,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from hrcam.evaluation.scoring import score_methods
     from hrcam.highres import load_model
 
-    specs = _specs(args)
+    specs = complete_specs(list(args.method), args)
     model = load_model(args.model) if args.model else None
     first = sources.get(specs[0], model, batch_size=args.batch_size)  # a clear error for a bad spec / model
     h, w, c = (int(d) for d in first.model.inputs[0].shape[1:])
