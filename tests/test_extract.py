@@ -84,7 +84,7 @@ def test_extract_errors(tmp_path, tiny_model):
     _write_images(tmp_path / "images", 2)
     with pytest.raises(ValueError, match="dtype"):
         extract(tmp_path / "images", tiny_model, tmp_path / "o", dtype="float64", runner="local")
-    with pytest.raises(ValueError, match="unknown saliency"):
+    with pytest.raises(ValueError, match="unknown map source 'nosuch'"):
         extract(tmp_path / "images", tiny_model, tmp_path / "o2", methods="nosuch", runner="local")
     with pytest.raises(FileNotFoundError):
         extract(tmp_path / "missing", tiny_model, tmp_path / "o3", runner="local")

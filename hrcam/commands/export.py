@@ -85,13 +85,13 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hrcam.export import export_saved_model
-    from hrcam.export.head_specs import split_heads
+    from hrcam.sources import split_specs
 
     heads = args.heads
     if heads is not None and heads.strip().lower() in ("none", ""):
         heads = ()
     elif heads is not None:
-        heads = complete_specs(split_heads(heads), args)
+        heads = complete_specs(split_specs(heads), args)
     class_names = None
     if args.class_names:
         path = Path(args.class_names)

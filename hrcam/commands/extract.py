@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hrcam.commands._common import emit
+from hrcam.commands._common import add_source_files, complete_specs, emit
 
 HELP = "maps for a whole dataset into sharded TFRecords, resumable (an Apache Beam pipeline)"
 
@@ -18,8 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument(
         "--methods",
         default="cam",
-        help="comma-separated maps: cam, high_res_cam, gradcam or any saliency method",
+        help="comma-separated map sources (hrcam.sources): cam, high_res_cam, gradcam, guided_cam, refined, "
+        "casm (with --masker), explainer (with --explainer), ...; options as NAME:key=value",
     )
+    add_source_files(parser)
     parser.add_argument("--size", type=int, metavar="N", help="maps resized to N x N (default: input size)")
     parser.add_argument("--dtype", choices=["uint8", "float16"], default="uint8", help="map storage type")
     parser.add_argument("--batch-size", type=int, default=64, help="images per model call (default 64)")
@@ -43,12 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hrcam.extract import extract
+    from hrcam.sources import split_specs
 
     summary = extract(
         args.inputs,
         args.model,
         args.out,
-        methods=args.methods,
+        methods=complete_specs(split_specs(args.methods), args),
         size=args.size,
         dtype=args.dtype,
         batch_size=args.batch_size,

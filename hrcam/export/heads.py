@@ -43,7 +43,7 @@ import tensorflow as tf
 
 from hrcam import ops
 from hrcam.export.describe import SignatureInfo, signature_info
-from hrcam.export.head_specs import DEFAULT_HEADS, FUSED_HEADS, check_keras_classifier, split_heads
+from hrcam.export.head_specs import DEFAULT_HEADS, FUSED_HEADS, check_keras_classifier
 from hrcam.export.requests import (
     check_class_index,
     images_from_bytes,
@@ -199,7 +199,7 @@ class ServingHeads:
 
         if isinstance(heads, str) and heads.strip().lower() in ("", "none"):
             return ()
-        specs, fused = split_heads(heads), []
+        specs, fused = sources.split_specs(heads), []
         for spec in specs:
             try:
                 name, options = sources.parse(spec)

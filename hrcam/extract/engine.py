@@ -24,19 +24,26 @@ def is_saved_model(path: str | Path) -> Path | None:
 
 class MapEngine:
     """Loads the model once; :meth:`__call__` maps a (B, H, W, 3) uint8 batch to
-    ``(probabilities (B, C), classes (B,), {method: (B, H, W) float32 in [0, 1]})`` for the predicted class.
+    ``(probabilities (B, C), classes (B,), {name: (B, H, W) float32 in [0, 1]})`` for the predicted class,
+    each map under its source's canonical name.
 
-    Methods: for a ``.keras`` model, the export heads ``cam``, ``high_res_cam``, ``gradcam`` (computed
-    together in one graph, as in ``hrcam export``) and any :func:`hrcam.saliency.available_methods` name;
-    for a SavedModel, the heads it was exported with (its ``explain_uint8`` signature).
+    Methods: for a ``.keras`` model, any map source of :mod:`hrcam.sources` (the traceable ones computed
+    together in one graph, as the heads of ``hrcam export``; ``refined`` after it); for a SavedModel, the
+    heads it was exported with (its ``explain_uint8`` signature).
     """
 
     def __init__(self, model_path: str | Path, methods: tuple[str, ...], batch_size: int = 64):
         import tensorflow as tf
 
+        from hrcam.sources import label
+
         self.methods = tuple(methods)
         self.batch_size = int(batch_size)
         saved = is_saved_model(model_path)
+        # maps are keyed by canonical name (a spec's options and file paths stay out of file names)
+        self.labels = {m: m if saved is not None else label(m) for m in self.methods}
+        if len(set(self.labels.values())) != len(self.methods):
+            raise ValueError(f"--methods {list(self.methods)} name the same map source twice")
         if saved is not None:
             self._signature = tf.saved_model.load(str(saved)).signatures.get("explain_uint8")
             if self._signature is None:
@@ -64,22 +71,21 @@ class MapEngine:
         self._setup_keras(model_path)
 
     def _setup_keras(self, model_path: str | Path) -> None:
-        from hrcam.export.heads import HEADS, ServingHeads
+        from hrcam import sources
+        from hrcam.export.heads import ServingHeads
         from hrcam.highres import load_model
-        from hrcam.saliency import get, saliency
+        from hrcam.saliency.names import canonical
 
         if not Path(model_path).is_file():
             raise FileNotFoundError(f"--model {str(model_path)!r}: no .keras file or SavedModel directory")
         model = load_model(model_path)
-        heads = tuple(m for m in self.methods if m in HEADS)
-        for m in self.methods:
-            if m not in HEADS:
-                get(m)  # ValueError naming the available methods
-        # The export heads (and the probabilities) in one graph; other methods each through hrcam.saliency.
-        self._heads = ServingHeads(model, heads=heads)
-        view = self._heads.classifier
-        self._explainers = {
-            m: saliency(view, method=m, batch_size=self.batch_size) for m in self.methods if m not in HEADS
+        # Traceable sources: one graph with the probabilities (the export's heads). Sources that run NumPy
+        # code (refined) after it, on the classes that graph resolved.
+        traced = [m for m in self.methods if sources.source_class(m).traceable]
+        self._heads = ServingHeads(model, heads=traced)
+        self._keys = {m: canonical(sources.parse(m)[0])[0] for m in traced}
+        self._eager = {
+            m: sources.get(m, model, batch_size=self.batch_size) for m in self.methods if m not in self._keys
         }
         self.input_size = tuple(self._heads.input_shape[:2])
 
@@ -93,9 +99,9 @@ class MapEngine:
             maps = {m: out[m].numpy() for m in self.methods}
             return out["probabilities"].numpy(), out["class_index"].numpy(), maps
         x = tf.cast(tf.constant(images), tf.float32) / 255.0
-        out = self._heads._compute_fn(x, tf.fill([len(images), 1], -1))
+        out = self._heads.compiled(x, tf.fill([len(images), 1], -1))
         probs, classes = out["probabilities"].numpy(), out["class_index"].numpy()
-        maps = {m: out[m].numpy() for m in self.methods if m in out}
-        for m, explainer in self._explainers.items():
-            maps[m] = explainer(images, target_class=classes)[1]
-        return probs, classes, {m: maps[m] for m in self.methods}
+        maps = {m: out[key].numpy() for m, key in self._keys.items()}
+        for m, source in self._eager.items():
+            maps[m] = source.run(images, classes).maps
+        return probs, classes, {self.labels[m]: maps[m] for m in self.methods}

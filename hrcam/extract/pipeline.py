@@ -177,7 +177,8 @@ def extract(
     Args:
         inputs: folders, ``.txt`` lists, images, TFRecords (:func:`hrcam.extract.sources.list_items`).
         model: a ``.keras`` file or a SavedModel export directory.
-        methods: map names (``"cam,gradcam"`` or a tuple; see :class:`~hrcam.extract.engine.MapEngine`).
+        methods: map sources (``"cam,gradcam,casm:masker=m.keras"`` or a tuple; see
+            :class:`~hrcam.extract.engine.MapEngine`); maps are stored under their canonical names.
         size: maps resized to ``size`` x ``size`` (None: the model's input size).
         dtype: ``"uint8"`` or ``"float16"``.
         shard_size: images per shard (the unit of work, of resumption and of parallelism).
@@ -188,9 +189,11 @@ def extract(
     Returns:
         a summary: images, shards, shards_skipped, images_processed, seconds, images_per_second.
     """
-    methods = tuple(m.strip() for m in methods.split(",")) if isinstance(methods, str) else tuple(methods)
+    from hrcam.sources import split_specs
+
+    methods = tuple(split_specs(methods))
     if not methods or not all(methods):
-        raise ValueError(f"`methods` must name at least one map method, got {methods!r}")
+        raise ValueError(f"`methods` must name at least one map source, got {methods!r}")
     if dtype not in MAP_DTYPES:
         raise ValueError(f"`dtype` must be one of {list(MAP_DTYPES)}, got {dtype!r}")
     for name, v in (("batch_size", batch_size), ("shard_size", shard_size), ("size", size or 1)):

@@ -23,6 +23,7 @@ its file (``casm:model=M.keras`` = ``casm:masker=M.keras``).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,11 @@ __all__ = [
     "available",
     "get",
     "info",
+    "label",
     "option_names",
     "parse",
     "source_class",
+    "split_specs",
 ]
 
 
@@ -227,6 +230,31 @@ def parse(spec: str) -> tuple[str, dict[str, Any]]:
             raise ValueError(f"map source options must read NAME:key=value,key=value; got {spec!r}")
         options[key.strip()] = yaml.safe_load(value)
     return name.strip(), options
+
+
+def split_specs(specs: Sequence[str] | str) -> list[str]:
+    """``"cam,casm:masker=m.keras,normalize=false,gradcam"`` -> ``["cam",
+    "casm:masker=m.keras,normalize=false", "gradcam"]``: commas separate specs, except before a
+    ``key=value`` that continues a spec's options."""
+    if not isinstance(specs, str):
+        items = list(specs)
+        if not all(isinstance(h, str) for h in items):
+            raise TypeError(f"map source specs must be strings, got {[type(h).__name__ for h in items]}")
+        return items
+    out: list[str] = []
+    for token in (t.strip() for t in specs.split(",")):
+        if not token:
+            continue
+        if out and ":" in out[-1] and "=" in token and ":" not in token.split("=")[0]:
+            out[-1] = f"{out[-1]},{token}"
+        else:
+            out.append(token)
+    return out
+
+
+def label(spec: str) -> str:
+    """The canonical name of a spec (``"casm:masker=m.keras"`` -> ``"casm"``): a key for files and outputs."""
+    return canonical(parse(spec)[0])[0]
 
 
 def _load_model(model: Any) -> Any:
