@@ -70,7 +70,7 @@ def test_explain_top_k_and_errors(saved, capsys):
     assert sorted(p.name for p in out.glob("*.png")) == ["a_0.png", "a_1.png", "b_0.png", "b_1.png"]
     assert "GuidedGradCAM on layer 'conv'" in capsys.readouterr().out
     assert main(["explain", "--model", str(path), "--method", "lime", *images, "--out", str(out)]) == 2
-    assert "available: CAM, GradCAM" in capsys.readouterr().err
+    assert "available: cam, gradcam" in capsys.readouterr().err
     assert main(["explain", "--model", str(root / "none.keras"), *images, "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
     bad = ["explain", "--model", str(path), *images, "--out", str(out), "--target-class", "7"]

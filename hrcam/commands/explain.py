@@ -1,6 +1,8 @@
-"""``hrcam explain``: saliency maps of a saved Keras model for image files, written as overlay PNGs.
+"""``hrcam explain``: maps of any map source for image files, written as overlay PNGs at each file's size.
 
 hrcam explain --model run/half.keras --method gradcam images/*.jpg --out maps/
+hrcam explain --model run/full.keras --method hrcam img.jpg --out maps/      # the FullModel's high-res map
+hrcam explain --model half.keras --method casm --masker casm/best.keras img.jpg --out maps/
 hrcam explain --model m.keras --method guided_gradcam --top-k 3 a.png b.png --out maps/ --json
 """
 
@@ -11,9 +13,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hrcam.commands._common import emit
+from hrcam.commands._common import add_source_files, complete_specs, emit
 
-HELP = "saliency maps (Grad-CAM, guided backprop, SmoothGrad, ...) of a saved model for image files"
+HELP = "maps of any map source (Grad-CAM, HR-CAM, CASM, an Explainer, ...) of a saved model for image files"
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
@@ -43,9 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument(
         "--method",
         default="gradcam",
-        help="saliency method (case-insensitive): cam, gradcam, gradcam++, layercam, gradients, "
-        "guided_backprop, guided_gradcam, smoothgrad, integrated_gradients (default gradcam)",
+        help="a map source of hrcam.sources: cam, gradcam, gradcam++, layercam, gradients, guided_backprop, "
+        "guided_gradcam, smoothgrad, integrated_gradients, rise, guided_cam, high_res_cam (hrcam), refined, "
+        "casm (with --masker), explainer (with --explainer), center, ...; options as NAME:key=value "
+        "(default gradcam)",
     )
+    add_source_files(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="directory for the overlay PNGs")
     parser.add_argument(
         "--layer", default=None, help="layer for CAM methods (default: the last conv-like layer)"
@@ -80,26 +85,6 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         "--figure", action="store_true", help="also write figure.png (all images in one plot)"
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-
-
-def _load_model(path: str) -> Any:
-    """The classifier (a keras.Model with one (B, C) output) of a saved model file."""
-    import keras
-
-    from hrcam.highres import load_model
-
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"--model {path!r} does not exist")
-    model = load_model(path)
-    model = getattr(model, "model", model)  # HalfModel / FullModel -> their plain keras.Model view
-    out = model.output
-    if isinstance(out, dict):  # e.g. a FullModel file: explain its classifier output
-        if "probabilities" not in out:
-            raise ValueError(
-                f"--model {path!r} has outputs {sorted(out)}; expected one (batch, classes) output"
-            )
-        model = keras.Model(model.inputs, out["probabilities"], name=f"{model.name}_classifier")
-    return model
 
 
 def _load_inputs(paths: list[str], model_shape: tuple, rank: int) -> Any:
@@ -162,11 +147,10 @@ def _run_server(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from hrcam import sources
+    from hrcam.highres.loading import classifier_of, load_model
     from hrcam.io import atomic_path, write_json
-    from hrcam.ops import to_numpy
     from hrcam.plotting.overlays import saliency_plot, save_overlays, unique_stems, write_overlays
-    from hrcam.saliency import get
-    from hrcam.saliency.batching import run_batched
 
     if not 0.0 <= args.alpha <= 1.0:
         raise ValueError(f"--alpha must be in [0, 1], got {args.alpha}")
@@ -174,28 +158,32 @@ def run(args: argparse.Namespace) -> int:
         return _run_server(args)
     if not args.model:
         raise ValueError("pass --model MODEL.keras, or --server URL --model-name NAME for a served model")
-    method_cls = get(args.method)  # fails fast on an unknown name
-    model = _load_model(args.model)
-    shape = tuple(model.inputs[0].shape)
-    mode = args.mode.upper() if args.mode else ("3D" if len(shape) == 5 else "2D")
-    rank = 4 if mode == "2D" else 5
-    x = _load_inputs(list(args.images), shape, rank)
-    kwargs: dict[str, Any] = {"batch_size": args.batch_size}
-    if args.samples is not None:
-        if method_cls.name != "SmoothGrad":
-            raise ValueError("--samples applies to --method smoothgrad only")
-        kwargs["n_samples"] = args.samples
-    if args.steps is not None:
-        if method_cls.name != "IntegratedGradients":
-            raise ValueError("--steps applies to --method integrated_gradients only")
-        kwargs["steps"] = args.steps
-    explainer = method_cls(model, layer=args.layer, mode=mode, **kwargs)
+    if not os.path.exists(args.model):
+        raise FileNotFoundError(f"--model {args.model!r} does not exist")
+    spec = complete_specs([args.method], args)[0]
+    options = {
+        "batch_size": args.batch_size,
+        "layer": args.layer,
+        "n_samples": args.samples,
+        "steps": args.steps,
+    }
+    accepted = sources.option_names(spec)
+    for key, flag in (("n_samples", "--samples"), ("steps", "--steps")):
+        if options[key] is not None and key not in accepted:
+            raise ValueError(f"{flag} does not apply to --method {args.method}")
+    options = {k: v for k, v in options.items() if v is not None and k in accepted}
+    model = load_model(args.model)
+    rank = len(classifier_of(model).inputs[0].shape)
+    mode = args.mode.upper() if args.mode else ("3D" if rank == 5 else "2D")
+    source = sources.get(spec, model, mode=mode, **options)
+    shape = tuple(source.model.inputs[0].shape)
+    x = _load_inputs(list(args.images), shape, 4 if mode == "2D" else 5)
     targets: Any = None
     if args.top_k is not None:
         k = int(args.top_k)
         if k < 1:
             raise ValueError(f"--top-k must be >= 1, got {k}")
-        probs = explainer.predict(x)
+        probs = source.predict(x)
         if k > probs.shape[-1]:
             raise ValueError(f"--top-k {k} exceeds the model's {probs.shape[-1]} classes")
         targets = np.argsort(-probs, axis=-1)[:, :k]
@@ -204,8 +192,8 @@ def run(args: argparse.Namespace) -> int:
         if len(tc) not in (1, len(x)):
             raise ValueError(f"--target-class takes 1 class or one per image ({len(x)}), got {len(tc)}")
         targets = tc[0] if len(tc) == 1 else tc
-    # The core resolves the targets (-1 = predicted) and returns the explained classes with the maps.
-    preds, explained, maps = (to_numpy(t) for t in run_batched(explainer, x, targets))
+    res = source.run(x, targets)  # the explained classes (-1 resolved) come with the maps
+    preds, explained, maps = res.preds, res.classes, res.maps
     out = Path(args.out)
     stems = unique_stems(list(args.images))
     if mode == "2D" and not str(args.images[0]).lower().endswith(".npy"):
@@ -240,15 +228,15 @@ def run(args: argparse.Namespace) -> int:
             "explained_classes": [int(c) for c in explained[i]],
         })  # fmt: skip
     result = {
-        "method": explainer.name,
-        "layer": explainer.layer_name,
+        "method": source.name,
+        "layer": source.layer_name,
         "mode": mode,
         "model": str(args.model),
         "images": per_image,
         "files": written,
     }
     write_json(out / "explain.json", result)
-    lines = [f"{explainer.name}" + (f" on layer {explainer.layer_name!r}" if explainer.layer_name else "")]
+    lines = [f"{source.name}" + (f" on layer {source.layer_name!r}" if source.layer_name else "")]
     lines += [
         f"  {r['image']}: predicted {r['predicted_class']} ({100 * r['probability']:.1f}%), "
         f"explained {r['explained_classes']}"
