@@ -75,7 +75,8 @@ class Refined(SaliencyMethod):
         source: the high-resolution map: ``"high_res_cam"`` (a FullModel's; the default for a FullModel) or
             ``"guided_cam"`` (the guided up-sampling of the CAM; the default for a HalfModel).
         workers: processes for the pipeline (``None``: one per CPU; 0: in this process).
-        batch_size, normalize: see :class:`~hrcam.saliency.base.SaliencyMethod`.
+        batch_size, normalize: see :class:`~hrcam.saliency.base.SaliencyMethod`; the merged map is in [0, 1]
+            already, so ``normalize`` is off by default (as the pipeline returns it).
     """
 
     name = "Refined"
@@ -83,9 +84,9 @@ class Refined(SaliencyMethod):
     traceable = False
     options = {"source": None, "workers": None}
 
-    def __init__(self, model: Any, **kwargs: Any) -> None:
+    def __init__(self, model: Any, normalize: bool = False, **kwargs: Any) -> None:
         self.hrcam_model = _hrcam_model(model, "refined", full=False)
-        super().__init__(classifier_of(model), **kwargs)
+        super().__init__(classifier_of(model), normalize=normalize, **kwargs)
 
     def _setup(self, layer: Any) -> None:
         if self.source is None:
