@@ -145,8 +145,9 @@ def describe_type(tp: Any) -> str:
     return f"{text} or null" if optional else text
 
 
-def _coerce(value: Any, tp: Any) -> Any:
-    """``value`` as a value of annotation ``tp`` (normalised), or :class:`_Mismatch`."""
+def _coerce(value: Any, tp: Any, inside: bool = False) -> Any:
+    """``value`` as a value of annotation ``tp`` (normalised), or :class:`_Mismatch`; ``inside``: an item of
+    a list or tuple (a number is then not taken for a string)."""
     inner, optional = _optional(tp)
     if value is None:
         if optional or tp is Any:
@@ -169,18 +170,18 @@ def _coerce(value: Any, tp: Any) -> Any:
     elif inner is str:
         if isinstance(value, str):
             return value
-        if isinstance(value, numbers.Real) and not isinstance(value, bool):  # a path or name like 2024
+        if not inside and isinstance(value, numbers.Real) and not isinstance(value, bool):  # a path: 2024
             return str(value)
     elif inner is dict or origin is dict:
         if isinstance(value, dict):
             return dict(value)
     elif origin in (list, tuple) and isinstance(value, (list, tuple)):
         if origin is list:
-            return [_coerce(v, args[0]) for v in value]
+            return [_coerce(v, args[0], True) for v in value]
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0]) for v in value)
+            return tuple(_coerce(v, args[0], True) for v in value)
         if len(value) == len(args):
-            return tuple(_coerce(v, a) for v, a in zip(value, args))
+            return tuple(_coerce(v, a, True) for v, a in zip(value, args))
     elif isinstance(inner, type) and isinstance(value, inner):
         return value
     raise _Mismatch
