@@ -185,6 +185,8 @@ def test_values_are_normalised_only_where_lossless():
     assert load_casm_config(None, ["classifier.densenet.num_blocks=2"]).classifier.densenet == {
         "num_blocks": 2
     }
+    folder = ["data.source=folder", "data.root=x", "data.num_classes=2"]  # objects_per_image: scenes only
+    assert load_explainer_config("explainer-synthetic", folder).data.objects_per_image == (1, 3)
 
 
 def test_sections_check_themselves_when_built_directly():

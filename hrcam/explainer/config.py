@@ -55,8 +55,8 @@ class ExplainerData(Section):
     def check(self) -> None:
         if self.source == "folder" and not self.root:
             raise ConfigError.expected("root", self.root, "a folder path when `source` is 'folder'")
-        low, high = self.objects_per_image
-        if not 1 <= low <= high <= self.num_classes:
+        low, high = self.objects_per_image  # synthetic scenes only: objects of distinct classes
+        if self.source == "synthetic" and not 1 <= low <= high <= self.num_classes:
             raise ConfigError.expected(
                 "objects_per_image",
                 list(self.objects_per_image),
