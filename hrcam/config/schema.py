@@ -97,13 +97,7 @@ def between(low: float, high: float, closed: str = "[]") -> Rule:
 def one_of(*choices: Any) -> Rule:
     """One of ``choices`` (``'a' or 'b'``, ``one of 'a', 'b', 'c'``)."""
     names = [repr(c) for c in choices]
-    text = (
-        names[0]
-        if len(names) == 1
-        else " or ".join(names)
-        if len(names) == 2
-        else "one of " + ", ".join(names)
-    )
+    text = " or ".join(names) if len(names) <= 2 else "one of " + ", ".join(names)
     return Rule(lambda v: v in choices, text)
 
 
