@@ -207,7 +207,7 @@ def test_casm_strategy_names_are_checked(tmp_path, capsys):
 
     with pytest.raises(ValueError, match="strategy"):
         load_casm_config("casm-synthetic", ["train.strategy=horovod"])
-    with pytest.raises(ValueError, match="mixed_precision is not supported"):
+    with pytest.raises(ValueError, match="`train.mixed_precision`: expected false.*not supported"):
         load_casm_config("casm-synthetic", ["train.mixed_precision=true"])
     assert load_casm_config("casm-synthetic", ["train.strategy=mirrored"]).train.strategy == "mirrored"
     with pytest.raises(SystemExit):

@@ -9,13 +9,13 @@ adversarial objective) over whatever the ``train`` section says.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from hrcam.config import DataConfig, ModelConfig, build_sections
+from hrcam.config import DataConfig, ModelConfig, load_experiment
+from hrcam.config.loader import build_experiment, build_section
+from hrcam.config.schema import ConfigError, Section, at_least, between, one_of, positive
+from hrcam.config.sections import STRATEGY
 
 __all__ = [
     "REPRODUCE",
@@ -38,34 +38,30 @@ REPRODUCE: dict[str, tuple[bool, float, int, float, float]] = {
 CASM_PRESETS = ("casm-synthetic", "casm-tiny-imagenet")
 
 
-def _positive(section: str, name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"{section}.{name} must be a positive number, got {value!r}")
-
-
 @dataclass
-class ClassifierConfig:
+class ClassifierConfig(Section):
     """The classifier CASM trains (and explains): ``kind`` ``half`` (hrcam's DenseNet-FCN, sizes in
-    ``densenet``) or ``resnet`` (:func:`hrcam.casm.resnet.build_resnet`, sizes in ``resnet``); ``path``: a
-    saved ``.keras`` classifier to start from instead of random weights (any Keras model; its stage layers
-    must then be named in ``masker.features``)."""
+    ``densenet``, the keys of :class:`hrcam.config.ModelConfig`) or ``resnet``
+    (:func:`hrcam.casm.resnet.build_resnet`, sizes in ``resnet``); ``path``: a saved ``.keras`` classifier to
+    start from instead of random weights (any Keras model; its stage layers must then be named in
+    ``masker.features``)."""
 
     kind: str = "half"
     path: str | None = None
     densenet: dict = field(default_factory=dict)
     resnet: dict = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        if self.kind not in ("half", "resnet"):
-            raise ValueError(f"classifier.kind must be 'half' or 'resnet', got {self.kind!r}")
-        ModelConfig(**self.densenet)  # validates the sizes early (unknown keys raise TypeError)
+    RULES = {"kind": one_of("half", "resnet")}
+
+    def check(self) -> None:
+        self.densenet_config()  # validates the sizes early (`densenet.KEY` in the errors)
 
     def densenet_config(self):
-        return ModelConfig(**self.densenet).densenet_config()
+        return build_section(ModelConfig, self.densenet, "densenet").densenet_config()
 
 
 @dataclass
-class MaskerConfig:
+class MaskerConfig(Section):
     """The decoder: ``features`` the classifier's stage layers (shallow to deep; None: the preset of the
     classifier kind), ``logits_layer`` its pre-softmax layer (None: the preset), ``channels`` per stage,
     ``passthrough_first`` (the original feeds its first stage, the 64-channel max-pool output, unchanged),
@@ -80,25 +76,15 @@ class MaskerConfig:
     upsample: str = "nearest"
     fill: float = 0.5
 
-    def __post_init__(self) -> None:
-        if self.upsample not in ("nearest", "bilinear"):
-            raise ValueError(f"masker.upsample must be 'nearest' or 'bilinear', got {self.upsample!r}")
-        if not isinstance(self.channels, int) or self.channels < 1:
-            raise ValueError(f"masker.channels must be a positive int, got {self.channels!r}")
-        if not 0 <= float(self.fill) <= 1:
-            raise ValueError(f"masker.fill must be a pixel value in [0, 1], got {self.fill!r}")
-        if self.features is not None and (
-            not isinstance(self.features, list) or not all(isinstance(f, str) for f in self.features)
-        ):
-            raise ValueError(f"masker.features must be a list of layer names, got {self.features!r}")
+    RULES = {"channels": positive(), "upsample": one_of("nearest", "bilinear"), "fill": between(0, 1)}
 
 
 @dataclass
-class CasmTrainConfig:
+class CasmTrainConfig(Section):
     """The objective and its optimisation ([casme:train.py] defaults, scaled down in the presets).
 
     ``strategy`` / ``jit_compile``: as :class:`hrcam.config.TrainConfig` (``data.batch_size`` is the global
-    batch, split over the replicas)."""
+    batch, split over the replicas); ``hp``: the probability of using a pool snapshot."""
 
     epochs: int = 10
     steps_per_epoch: int | None = None
@@ -122,34 +108,29 @@ class CasmTrainConfig:
     mixed_precision: bool = False  # refused: the CASM step has no loss scaling
     jit_compile: bool = False  # XLA for the train step (slower on CPU)
 
-    def __post_init__(self) -> None:
-        from hrcam.training.strategy import check_strategy_name
+    RULES = {
+        **{k: positive() for k in ("epochs", "steps_per_epoch", "smf", "f_size", "lr_decay_every")},
+        **{
+            k: positive() for k in ("checkpoint_every", "classifier_lr", "masker_lr", "clip_norm", "lr_decay")
+        },
+        **{k: at_least(0) for k in ("lambda_r", "weight_decay", "momentum", "example_images", "seed")},
+        "hp": between(0, 1),
+        "strategy": STRATEGY,
+    }
 
-        s = "train"
-        check_strategy_name(self.strategy)
+    def check(self) -> None:
         if self.mixed_precision:
-            raise ValueError(
-                f"{s}.mixed_precision is not supported by the CASM trainer (its two optimizers apply "
-                "their gradients without loss scaling); train in float32"
+            raise ConfigError.expected(
+                "mixed_precision",
+                self.mixed_precision,
+                "false",
+                "not supported by the CASM trainer (its two optimizers apply their gradients without loss "
+                "scaling); train in float32",
             )
-        if isinstance(self.hp, bool) or not isinstance(self.hp, (int, float)) or not 0 <= self.hp <= 1:
-            raise ValueError(
-                f"{s}.hp (probability of using a pool snapshot) must be in [0, 1], got {self.hp!r}"
-            )
-        for name in ("epochs", "smf", "f_size", "lr_decay_every", "checkpoint_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{s}.{name} must be a positive int, got {v!r}")
-        for name in ("classifier_lr", "masker_lr", "clip_norm", "lr_decay"):
-            _positive(s, name, getattr(self, name))
-        if self.lambda_r < 0 or self.weight_decay < 0:
-            raise ValueError(f"{s}.lambda_r and {s}.weight_decay must be >= 0")
-        if self.steps_per_epoch is not None and int(self.steps_per_epoch) < 1:
-            raise ValueError(f"{s}.steps_per_epoch must be >= 1 or null, got {self.steps_per_epoch!r}")
 
 
 @dataclass
-class CasmConfig:
+class CasmConfig(Section):
     """A whole CASM experiment. ``reproduce`` (a key of :data:`REPRODUCE` or None) is applied on load."""
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -159,13 +140,12 @@ class CasmConfig:
     reproduce: str | None = None
     run_dir: str = "runs/casm"
 
-    def __post_init__(self) -> None:
+    NAME = "CASM"
+    PRESETS = CASM_PRESETS
+    RULES = {"reproduce": one_of(*REPRODUCE)}
+
+    def check(self) -> None:
         if self.reproduce is not None:
-            if self.reproduce not in REPRODUCE:
-                raise ValueError(
-                    f"reproduce (the CASM mode) must be one of {list(REPRODUCE)} or null, "
-                    f"got {self.reproduce!r}"
-                )
             fixed, hp, smf, lam_e, lam_a = REPRODUCE[self.reproduce]
             t = self.train
             t.fixed_classifier, t.hp, t.smf = fixed, hp, smf
@@ -180,34 +160,8 @@ class CasmConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> CasmConfig:
-        data = dict(data or {})
-        sections = {
-            "data": DataConfig,
-            "classifier": ClassifierConfig,
-            "masker": MaskerConfig,
-            "train": CasmTrainConfig,
-        }
-        unknown = set(data) - set(sections) - {"run_dir", "reproduce"}
-        if unknown:
-            raise ValueError(
-                f"unknown CASM config section(s) {sorted(unknown)}; expected {sorted(sections)}, "
-                "reproduce and run_dir"
-            )
-        kwargs = build_sections(data, sections, "CASM config")
-        return cls(**kwargs, reproduce=data.get("reproduce"), run_dir=str(data.get("run_dir", "runs/casm")))
-
-
-def _set(data: dict, item: str) -> None:
-    if "=" not in item:
-        raise ValueError(f"override {item!r} must look like section.key=value (e.g. train.epochs=3)")
-    key, value = item.split("=", 1)
-    parts = key.strip().split(".")
-    target = data
-    for p in parts[:-1]:
-        target = target.setdefault(p, {})
-        if not isinstance(target, dict):
-            raise ValueError(f"override {item!r}: {p!r} is not a config section")
-    target[parts[-1]] = yaml.safe_load(value)
+        """A CasmConfig from a nested dict (a loaded YAML file), checked as :func:`load_casm_config` does."""
+        return build_experiment(cls, data, "CASM config")
 
 
 def load_casm_config(
@@ -216,25 +170,8 @@ def load_casm_config(
     reproduce: str | None = None,
 ) -> CasmConfig:
     """Read a CASM preset (:data:`CASM_PRESETS`) or YAML file, apply ``section.key=value`` overrides and
-    the ``reproduce`` mode (which wins over the file's). Raises FileNotFoundError / ValueError."""
-    if path_or_preset is None:
-        data: dict = {}
-    else:
-        name = str(path_or_preset)
-        if name in CASM_PRESETS:
-            text = resources.files("hrcam").joinpath("presets", f"{name}.yaml").read_text(encoding="utf-8")
-        else:
-            path = Path(name)
-            if not path.is_file():
-                raise FileNotFoundError(
-                    f"CASM config {name!r} is neither a preset ({', '.join(CASM_PRESETS)}) nor a file"
-                )
-            text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"CASM config {name!r} must hold a YAML mapping, got {type(data).__name__}")
-    for item in overrides or []:
-        _set(data, item)
-    if reproduce is not None:
-        data["reproduce"] = reproduce
-    return CasmConfig.from_dict(data)
+    the ``reproduce`` mode (which wins over the file's), through the one loader
+    (:func:`hrcam.config.load_experiment`). Raises FileNotFoundError / ValueError (naming the key, the
+    value and what was expected)."""
+    extra = [] if reproduce is None else [f"reproduce={reproduce}"]
+    return load_experiment(CasmConfig, path_or_preset, list(overrides or []) + extra)

@@ -131,11 +131,11 @@ def _plain(classifier: keras.Model) -> keras.Model:
 def feature_preset(classifier: keras.Model) -> tuple[list[str], str, bool]:
     """``(features, logits_layer, passthrough_first)`` for hrcam's DenseNet-FCN or a torchvision-layout
     ResNet (:mod:`hrcam.casm.resnet`); ValueError for other models (name their stage layers instead)."""
-    from hrcam.config import DenseNetFCNConfig
+    from hrcam.highres.densenet_fcn import config_of
 
     model = _plain(classifier)
     names = {layer.name for layer in model.layers}
-    dense = DenseNetFCNConfig.from_model(model)
+    dense = config_of(model)
     if dense is not None:
         last = model.get_layer("conv_aux").input._keras_history.operation.name  # the CAM-level block
         return [f"tr{i}_pool" for i in range(dense.num_blocks - 1)] + [last], "logits", False

@@ -1,22 +1,76 @@
-"""Argument helpers shared by the subcommands: config files, ``--set`` overrides, JSON output."""
+"""Argument helpers shared by the subcommands: the trainers' config flags and ``--set`` overrides (one
+routing for every trainer), JSON output."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Any
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="YAML", help="experiment preset, e.g. opts/synthetic.yaml")
-    parser.add_argument("--run-dir", metavar="DIR", help="run directory (overrides run_dir in the config)")
+def add_trainer_arguments(
+    parser: argparse.ArgumentParser,
+    config_help: str,
+    set_example: str,
+    section: type,
+    stage: str,
+    data_help: str,
+) -> None:
+    """The arguments every trainer shares, read back by :func:`trainer_overrides`: ``--config``,
+    ``--data``, ``--run-dir``, ``--epochs``, ``--set``, ``--strategy`` (and ``--mixed-precision`` /
+    ``--jit-compile`` where the training ``section`` dataclass has those keys), ``--quiet``, ``--json``;
+    ``stage`` is that section's name in the config (``half``, ``full``, ``train``)."""
+    from hrcam.config import STRATEGIES
+
+    fields = {f.name for f in dataclasses.fields(section)}
+    parser.add_argument("--config", metavar="YAML", help=config_help)
+    parser.add_argument("--data", metavar="ROOT", help=f"{data_help} (sets data.source=folder, data.root)")
+    parser.add_argument("--run-dir", metavar="DIR", help="run directory (overrides run_dir)")
+    parser.add_argument("--epochs", type=int, metavar="N", help=f"epochs (overrides {stage}.epochs)")
+    add_override_argument(parser, set_example)
     parser.add_argument(
-        "--data", metavar="ROOT", help="folder dataset root in the ImageNet layout (sets data.source=folder)"
+        "--strategy",
+        choices=STRATEGIES,
+        help=f"tf.distribute strategy (overrides {stage}.strategy); multiworker reads TF_CONFIG; "
+        "data.batch_size is the global batch, split over the replicas",
     )
-    parser.add_argument("--epochs", type=int, metavar="N", help="epochs of this stage (overrides the config)")
-    add_override_argument(parser, "data.batch_size=16")
+    if "mixed_precision" in fields:
+        parser.add_argument(
+            "--mixed-precision", action="store_true", help="mixed_float16 (GPU only; refused on CPU)"
+        )
+    if "jit_compile" in fields:
+        parser.add_argument(
+            "--jit-compile", action="store_true", help="XLA-compile the train step (GPU/TPU; slower on CPU)"
+        )
+    parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+
+
+def quoted(value: Any) -> str:
+    """``value`` as a YAML string for an override (a path such as ``on`` or ``2024`` stays a string)."""
+    return json.dumps(str(value))
+
+
+def trainer_overrides(args: argparse.Namespace, section: str, extra: list[str] | None = None) -> list[str]:
+    """The overrides of a trainer command, in the order they apply: ``--set`` values, then ``extra`` (the
+    command's own flags), then the shared flags of :func:`add_trainer_arguments` (``section`` is the
+    training section: ``half``, ``full`` or ``train``). Flags win over ``--set``."""
+    out = list(args.overrides) + list(extra or [])
+    if getattr(args, "data", None):
+        out += ["data.source=folder", f"data.root={quoted(args.data)}"]
+    if getattr(args, "epochs", None) is not None:
+        out.append(f"{section}.epochs={args.epochs}")
+    if getattr(args, "strategy", None):
+        out.append(f"{section}.strategy={args.strategy}")
+    if getattr(args, "mixed_precision", False):
+        out.append(f"{section}.mixed_precision=true")
+    if getattr(args, "jit_compile", False):
+        out.append(f"{section}.jit_compile=true")
+    if getattr(args, "run_dir", None):
+        out.append(f"run_dir={quoted(args.run_dir)}")
+    return out
 
 
 def add_override_argument(parser: argparse.ArgumentParser, example: str) -> None:
@@ -27,22 +81,8 @@ def add_override_argument(parser: argparse.ArgumentParser, example: str) -> None
         action="append",
         default=[],
         metavar="SECTION.KEY=VALUE",
-        help=f"override any config value, e.g. --set {example} (repeatable)",
+        help=f"override any config value, e.g. --set {example} (repeatable; values are YAML scalars)",
     )
-
-
-def load_config_from_args(args: argparse.Namespace, stage: str | None = None):
-    from hrcam.config import load_config
-
-    overrides = list(args.overrides)
-    if getattr(args, "data", None):
-        overrides += ["data.source=folder", f"data.root={args.data}"]
-    if getattr(args, "epochs", None) is not None and stage is not None:
-        overrides.append(f"{stage}.epochs={args.epochs}")
-    config = load_config(args.config, overrides)
-    if getattr(args, "run_dir", None):
-        config.run_dir = args.run_dir
-    return config
 
 
 def emit(result: dict[str, Any], as_json: bool, lines: list[str]) -> None:

@@ -1,17 +1,20 @@
 """Configuration of ``hrcam train-explainer`` (TensorFlow-free): YAML sections ``data``, ``classifier``,
 ``explainer``, ``train``, ``loss``, ``rtsal`` and ``run_dir``; presets ``explainer-*`` in ``opts/`` (and the
-identical copies shipped in ``hrcam/presets/``).
+identical copies shipped in ``hrcam/presets/``), read by the one loader of every trainer
+(:func:`hrcam.config.load_experiment`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
+from hrcam.config import load_experiment
+from hrcam.config.loader import build_experiment
+from hrcam.config.schema import ConfigError, Rule, Section, at_least, between, one_of, positive
+from hrcam.config.sections import STRATEGY
 
 __all__ = [
     "ExplainerExperiment",
@@ -28,13 +31,8 @@ EXPLAINER_PRESETS = (
 )
 
 
-def _check(cond: bool, section: str, key: str, value: Any, expected: str) -> None:
-    if not cond:
-        raise ValueError(f"config `{section}.{key}` must be {expected}, got {value!r}")
-
-
 @dataclass
-class ExplainerData:
+class ExplainerData(Section):
     source: str = "synthetic"  # synthetic (multi-label scenes) | folder (ROOT/masks/<split>/<stem>.png)
     root: str | None = None
     image_size: int = 64
@@ -47,21 +45,27 @@ class ExplainerData:
     batch_size: int = 16
     seed: int = 0
 
+    RULES = {
+        "source": one_of("synthetic", "folder"),
+        **{k: positive() for k in ("image_size", "num_classes", "train_size", "val_size", "test_size")},
+        "batch_size": positive(),
+        "seed": at_least(0),
+    }
+
     def check(self) -> None:
-        _check(
-            self.source in ("synthetic", "folder"), "data", "source", self.source, "'synthetic' or 'folder'"
-        )
-        _check(
-            self.source != "folder" or bool(self.root), "data", "root", self.root, "a path for folder data"
-        )
-        for key in ("image_size", "num_classes", "train_size", "val_size", "test_size", "batch_size"):
-            v = getattr(self, key)
-            _check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, "data", key, v, "an int >= 1")
-        self.objects_per_image = tuple(self.objects_per_image)
+        if self.source == "folder" and not self.root:
+            raise ConfigError.expected("root", self.root, "a folder path when `source` is 'folder'")
+        low, high = self.objects_per_image  # synthetic scenes only: objects of distinct classes
+        if self.source == "synthetic" and not 1 <= low <= high <= self.num_classes:
+            raise ConfigError.expected(
+                "objects_per_image",
+                list(self.objects_per_image),
+                f"[min, max] with 1 <= min <= max <= num_classes ({self.num_classes})",
+            )
 
 
 @dataclass
-class ClassifierSection:
+class ClassifierSection(Section):
     architecture: str = "densenet_fcn"  # vgg16 | resnet50 | densenet_fcn
     weights: str | None = None  # None (offline) | imagenet
     path: str | None = None  # a trained classifier .keras (else one is trained into RUN_DIR/classifier)
@@ -75,18 +79,21 @@ class ClassifierSection:
     initial_filters: int = 32
     hidden_units: int = 4096  # VGG-16 MLP head
 
-    def check(self) -> None:
-        archs = ("vgg16", "resnet50", "densenet_fcn")
-        _check(self.architecture in archs, "classifier", "architecture", self.architecture, f"one of {archs}")
-        _check(
-            self.weights in (None, "imagenet"), "classifier", "weights", self.weights, "null or 'imagenet'"
-        )
-        _check(self.epochs >= 1, "classifier", "epochs", self.epochs, ">= 1")
-        _check(self.learning_rate > 0, "classifier", "learning_rate", self.learning_rate, "> 0")
+    RULES = {
+        "architecture": one_of("vgg16", "resnet50", "densenet_fcn"),
+        "weights": one_of("imagenet"),
+        "patience": at_least(0),
+        **{k: positive() for k in ("epochs", "learning_rate", "num_blocks", "layers_per_block")},
+        **{k: positive() for k in ("growth_rate", "initial_filters", "hidden_units")},
+    }
+
+
+def _power_of_two(v: int) -> bool:
+    return v >= 1 and not v & (v - 1)
 
 
 @dataclass
-class ExplainerSection:
+class ExplainerSection(Section):
     backbone: str = "classifier"  # resnet50 (dilated, OS 8) | classifier (its own feature stages)
     weights: str | None = None
     output_stride: int = 8
@@ -96,34 +103,19 @@ class ExplainerSection:
     decoder_stride: int | None = None  # None: DeepLabv3 (the original) | 4: a DeepLabv3+ decoder at stride 4
     decoder_channels: int = 48
 
-    def check(self) -> None:
-        _check(
-            self.decoder_stride is None
-            or (
-                not isinstance(self.decoder_stride, bool)
-                and isinstance(self.decoder_stride, int)
-                and self.decoder_stride >= 1
-                and not self.decoder_stride & (self.decoder_stride - 1)
-            ),
-            "explainer",
-            "decoder_stride",
-            self.decoder_stride,
-            "null or a power of 2 below the backbone's output stride",
-        )
-        _check(self.decoder_channels >= 1, "explainer", "decoder_channels", self.decoder_channels, ">= 1")
-        _check(
-            self.backbone in ("resnet50", "classifier"),
-            "explainer",
-            "backbone",
-            self.backbone,
-            "'resnet50' or 'classifier'",
-        )
-        _check(0 <= self.dropout < 1, "explainer", "dropout", self.dropout, "in [0, 1)")
-        self.rates = tuple(int(r) for r in self.rates)
+    RULES = {
+        "backbone": one_of("resnet50", "classifier"),
+        "output_stride": positive(),
+        "channels": positive(),
+        "rates": Rule(lambda v: len(v) > 0 and min(v) >= 1, "a non-empty list of positive ints"),
+        "dropout": between(0, 1, "[)"),
+        "decoder_stride": Rule(_power_of_two, "a power of 2 below the backbone's output stride"),
+        "decoder_channels": positive(),
+    }
 
 
 @dataclass
-class ExplainerTrain:
+class ExplainerTrain(Section):
     variant: str = "explainer"  # explainer | rtsal (Real-Time Saliency's loss)
     classifier_loss: str = "bce"  # bce | ce (masked-in term)
     epochs: int = 30
@@ -134,27 +126,21 @@ class ExplainerTrain:
     checkpoint_every: int = 50
     strategy: str = "default"  # tf.distribute of the Explainer stage: default | mirrored | multiworker | tpu
 
-    def check(self) -> None:
-        from hrcam.training.strategy import STRATEGIES
-
-        _check(
-            self.variant in ("explainer", "rtsal"), "train", "variant", self.variant, "'explainer' or 'rtsal'"
-        )
-        _check(self.strategy in STRATEGIES, "train", "strategy", self.strategy, f"one of {list(STRATEGIES)}")
-        _check(
-            self.classifier_loss in ("bce", "ce"),
-            "train",
-            "classifier_loss",
-            self.classifier_loss,
-            "'bce' or 'ce'",
-        )
-        _check(self.epochs >= 1, "train", "epochs", self.epochs, ">= 1")
-        _check(self.learning_rate > 0, "train", "learning_rate", self.learning_rate, "> 0")
-        _check(self.patience >= 1, "train", "patience", self.patience, ">= 1")
+    RULES = {
+        "variant": one_of("explainer", "rtsal"),
+        "classifier_loss": one_of("bce", "ce"),
+        "epochs": positive(),
+        "learning_rate": positive(),
+        "patience": positive(),
+        "min_delta": at_least(0),
+        "steps_per_epoch": positive(),
+        "checkpoint_every": positive(),
+        "strategy": STRATEGY,
+    }
 
 
 @dataclass
-class ExplainerLoss:
+class ExplainerLoss(Section):
     entropy: float = 1.0  # l_e
     tv: float = 1.0  # l_tv
     area: float = 1.0  # l_a
@@ -163,20 +149,19 @@ class ExplainerLoss:
     min_area: float = 0.05
     max_area: float = 0.3
 
+    RULES = {
+        **{k: at_least(0) for k in ("entropy", "tv", "area", "total", "non_target")},
+        "min_area": between(0, 1),
+        "max_area": between(0, 1),
+    }
+
     def check(self) -> None:
-        for key in ("entropy", "tv", "area", "total", "non_target"):
-            _check(getattr(self, key) >= 0, "loss", key, getattr(self, key), ">= 0")
-        _check(
-            0 <= self.min_area <= self.max_area <= 1,
-            "loss",
-            "min_area/max_area",
-            (self.min_area, self.max_area),
-            "0 <= min_area <= max_area <= 1",
-        )
+        if self.min_area > self.max_area:
+            raise ConfigError.expected("max_area", self.max_area, f"a number >= min_area ({self.min_area})")
 
 
 @dataclass
-class RTSalLoss:
+class RTSalLoss(Section):
     """Real-Time Saliency: tv * TV2(m) + area * mean(m) + preserve * L_pres + destroy * L_destr ** power."""
 
     tv: float = 10.0  # squared total variation of the mask
@@ -187,23 +172,14 @@ class RTSalLoss:
     noise_std: float = 0.11  # the colour alternative's noise (NN-Explainer used std 1 by mistake)
     blur_sigma: float = 10.0  # pixels at 224 px; scaled with the image size
 
-    def check(self) -> None:
-        for f in dataclasses.fields(self):
-            _check(getattr(self, f.name) >= 0, "rtsal", f.name, getattr(self, f.name), ">= 0")
-
-
-_SECTIONS = {
-    "data": ExplainerData,
-    "classifier": ClassifierSection,
-    "explainer": ExplainerSection,
-    "train": ExplainerTrain,
-    "loss": ExplainerLoss,
-    "rtsal": RTSalLoss,
-}
+    RULES = {
+        k: at_least(0)
+        for k in ("tv", "area", "preserve", "destroy", "destroy_power", "noise_std", "blur_sigma")
+    }
 
 
 @dataclass
-class ExplainerExperiment:
+class ExplainerExperiment(Section):
     """The whole ``train-explainer`` experiment (see the module docstring)."""
 
     data: ExplainerData = field(default_factory=ExplainerData)
@@ -213,6 +189,9 @@ class ExplainerExperiment:
     loss: ExplainerLoss = field(default_factory=ExplainerLoss)
     rtsal: RTSalLoss = field(default_factory=RTSalLoss)
     run_dir: str = "runs/explainer"
+
+    NAME = "Explainer"
+    PRESETS = EXPLAINER_PRESETS
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -225,55 +204,20 @@ class ExplainerExperiment:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> ExplainerExperiment:
-        from hrcam.config import build_sections
-
-        data = dict(data or {})
-        unknown = set(data) - set(_SECTIONS) - {"run_dir"}
-        if unknown:
-            raise ValueError(
-                f"unknown config section(s) {sorted(unknown)}; expected {sorted(_SECTIONS)}, run_dir"
-            )
-        try:
-            kwargs = build_sections(data, _SECTIONS)
-        except TypeError as e:
-            raise ValueError(f"config: {e}") from None
-        if "run_dir" in data:
-            kwargs["run_dir"] = str(data["run_dir"])
-        for name in _SECTIONS:
-            kwargs[name].check()
-        return cls(**kwargs)
+        """An experiment from a nested dict (a loaded YAML file), checked as :func:`load_explainer_config`
+        checks it."""
+        return build_experiment(cls, data, "Explainer config")
 
 
-def load_explainer_config(path_or_preset: str | Path | None = None, overrides: list[str] | None = None):
+def load_explainer_config(
+    path_or_preset: str | Path | None = None, overrides: list[str] | None = None
+) -> ExplainerExperiment:
     """An :class:`ExplainerExperiment` from a preset name (:data:`EXPLAINER_PRESETS`), a YAML file, or the
-    defaults (None), with ``section.key=value`` overrides (values parsed as YAML).
+    defaults (None), with ``section.key=value`` overrides (values parsed as YAML), through the one loader
+    (:func:`hrcam.config.load_experiment`).
 
     Raises:
-        FileNotFoundError: a missing file. ValueError: unknown sections/keys or invalid values (naming them).
+        FileNotFoundError: a missing file. ValueError: invalid YAML (file and line), unknown sections/keys
+        or invalid values (naming the key, the value and what was expected).
     """
-    if path_or_preset is None:
-        data: dict[str, Any] = {}
-    elif isinstance(path_or_preset, str) and path_or_preset in EXPLAINER_PRESETS:
-        text = resources.files("hrcam").joinpath("presets", f"{path_or_preset}.yaml").read_text("utf-8")
-        data = yaml.safe_load(text) or {}
-    else:
-        path = Path(path_or_preset)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"config file {str(path)!r} does not exist (presets: {EXPLAINER_PRESETS})"
-            )
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"config file {str(path)!r} must hold a YAML mapping")
-    data = ExplainerExperiment.from_dict(data).to_dict()
-    for item in overrides or []:
-        if "=" not in item or "." not in item.split("=", 1)[0]:
-            raise ValueError(f"override {item!r} must look like section.key=value (e.g. train.epochs=3)")
-        key, value = item.split("=", 1)
-        section, name = key.strip().split(".", 1)
-        if section not in data or not isinstance(data[section], dict):
-            raise ValueError(f"override {item!r}: no config section {section!r}")
-        if name not in data[section]:
-            raise ValueError(f"override {item!r}: unknown key {name!r}; known: {sorted(data[section])}")
-        data[section][name] = yaml.safe_load(value)
-    return ExplainerExperiment.from_dict(data)
+    return load_experiment(ExplainerExperiment, path_or_preset, overrides)

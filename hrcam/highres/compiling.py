@@ -11,9 +11,9 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-__all__ = ["OPTIMIZERS", "labels_are_one_hot", "make_optimizer", "classifier_compile_args"]
+from hrcam.config import OPTIMIZERS
 
-OPTIMIZERS = ("adadelta", "adam", "sgd")
+__all__ = ["OPTIMIZERS", "labels_are_one_hot", "make_optimizer", "classifier_compile_args"]
 
 
 def make_optimizer(name: str = "adadelta", learning_rate: float = 1.0) -> keras.optimizers.Optimizer:

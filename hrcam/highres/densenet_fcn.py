@@ -27,9 +27,30 @@ from keras import layers
 from hrcam.config import DenseNetFCNConfig
 from hrcam.highres.layers import LAYERS
 
-__all__ = ["DenseNetFCNConfig", "build_encoder", "build_expansion", "build_resize_expansion"]
+__all__ = ["DenseNetFCNConfig", "config_of", "build_encoder", "build_expansion", "build_resize_expansion"]
 
 _BN_EPS = 1.1e-5
+
+
+def config_of(model: keras.Model) -> DenseNetFCNConfig | None:
+    """The sizes of a DenseNet-FCN built by this module, recovered from its layer names (see the module
+    docstring); None for any other model."""
+    names = {layer.name for layer in model.layers}
+    if "initial_conv" not in names or "dense0_0_conv" not in names:
+        return None
+    num_blocks = sum(1 for n in names if n.startswith("tr") and n.endswith("_pool") and n[2:-5].isdigit())
+    reg = model.get_layer("initial_conv").kernel_regularizer
+    dropout = model.get_layer("dense0_0_dropout").rate if "dense0_0_dropout" in names else 0.0
+    return DenseNetFCNConfig(
+        num_blocks=num_blocks,
+        layers_per_block=sum(1 for n in names if n.startswith("dense0_") and n.endswith("_conv")),
+        growth_rate=int(model.get_layer("dense0_0_conv").filters),
+        initial_filters=int(model.get_layer("initial_conv").filters),
+        early_transition="tr_early_pool" in names,
+        weight_decay=float(reg.l2) if reg is not None else 0.0,
+        cam_channels=int(model.get_layer(LAYERS.cam_features).filters),
+        dropout=float(dropout),
+    )
 
 
 def _l2(config: DenseNetFCNConfig):

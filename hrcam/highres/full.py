@@ -10,19 +10,20 @@ import numpy as np
 import tensorflow as tf
 
 from hrcam import ops
+from hrcam.config import OBJECTIVES
 from hrcam.highres.base import CamModelBase
 from hrcam.highres.densenet_fcn import (
     DenseNetFCNConfig,
     build_encoder,
     build_expansion,
     build_resize_expansion,
+    config_of,
 )
 from hrcam.highres.half import HalfModel
 from hrcam.highres.layers import LAYERS, add_cam_head, high_res_layer
 
 __all__ = ["FullModel", "OBJECTIVES", "EXPANSIONS", "check_weights", "folded_class_maps"]
 
-OBJECTIVES = ("reconstruct", "align", "distil")
 #: the expansion path each objective trains: the paper's transposed convolutions, or resize + convolution
 EXPANSIONS = {"reconstruct": "transpose", "align": "transpose", "distil": "resize"}
 
@@ -173,7 +174,7 @@ class FullModel(CamModelBase, keras.Model):
                     "`model` holds a classifier without an expansion path (no `reconstruction` output)"
                 )
             objective = objective or _objective_of(graph)
-            config = config or DenseNetFCNConfig.from_model(graph)
+            config = config or config_of(graph)
         else:
             objective = objective or "reconstruct"
             if half_model is not None:

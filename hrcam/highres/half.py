@@ -12,7 +12,7 @@ import tensorflow as tf
 from hrcam import ops
 from hrcam.highres.base import CamModelBase
 from hrcam.highres.compiling import classifier_compile_args, labels_are_one_hot
-from hrcam.highres.densenet_fcn import DenseNetFCNConfig, build_encoder
+from hrcam.highres.densenet_fcn import DenseNetFCNConfig, build_encoder, config_of
 from hrcam.highres.layers import LAYERS, add_cam_head
 from hrcam.highres.preprocessing import APPLICATION_MODES, PixelPreprocessing
 
@@ -100,7 +100,7 @@ class HalfModel(CamModelBase, keras.Model):
     ):
         if model is not None:
             graph = self._classifier_graph(model)
-            config = config or DenseNetFCNConfig.from_model(graph)
+            config = config or config_of(graph)
         else:
             graph, config = self._build(
                 num_classes, input_shape, config, backbone, weights, preprocessing, config_overrides

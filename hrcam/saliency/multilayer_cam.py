@@ -19,10 +19,10 @@ __all__ = ["MultiLayerCAM", "default_layers"]
 def default_layers(model: Any) -> list[str]:
     """For an hrcam DenseNet-FCN classifier: the outputs of its last three encoder dense blocks, deepest first
     (the paper's ``dense3``, ``dense2``, ``dense1`` at strides 16, 8, 4). ValueError for other models."""
-    from hrcam.config import DenseNetFCNConfig
+    from hrcam.highres.densenet_fcn import config_of
 
     try:
-        config = DenseNetFCNConfig.from_model(model)
+        config = config_of(model)
     except Exception as err:  # noqa: BLE001 - any failure means "not an hrcam DenseNet-FCN"
         raise ValueError(
             "MultiLayerCAM needs `layers=[...]` (layer names) for models other than hrcam's DenseNet-FCN"

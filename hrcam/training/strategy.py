@@ -39,6 +39,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hrcam.config import STRATEGIES
+from hrcam.config.schema import check_value
+from hrcam.config.sections import STRATEGY
+
 __all__ = [
     "STRATEGIES",
     "make_strategy",
@@ -52,14 +56,10 @@ __all__ = [
     "check_mixed_precision",
 ]
 
-STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
-
 
 def check_strategy_name(name: Any) -> str:
-    """``name`` if it is one of :data:`STRATEGIES` (TensorFlow-free, for config validation)."""
-    if name not in STRATEGIES:
-        raise ValueError(f"`strategy` must be one of {list(STRATEGIES)}, got {name!r}")
-    return name
+    """``name`` if it is one of :data:`STRATEGIES` (the names live in :mod:`hrcam.config.sections`)."""
+    return check_value("strategy", name, str, STRATEGY)
 
 
 def split_cpu(n: int) -> None:
@@ -232,16 +232,26 @@ def prepare_for_training(model: Any, strategy: Any, config: Any = None, sync_bn:
     return model
 
 
-def _all_layers(model: Any) -> Iterator[Any]:
-    """Every layer inside ``model``, also those a custom layer holds outside ``layers`` (e.g. the CASM
-    decoder's stage reducers)."""
-    if hasattr(model, "_flatten_layers"):
-        yield from model._flatten_layers(include_self=False, recursive=True)
-        return
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _all_layers(layer)
+def _all_layers(model: Any, seen: set[int] | None = None) -> Iterator[Any]:
+    """Every layer inside ``model`` once, also those a custom layer holds in its attributes outside
+    ``layers`` (e.g. the CASM decoder's stage reducers, a list of tuples): Keras tracks a sub-layer by the
+    attribute it is assigned to, so the attributes' values (and the lists, tuples, dicts and sets in them)
+    are searched, through public Python only."""
+    import keras
+
+    seen = set() if seen is None else seen
+    stack = list(vars(model).values())
+    while stack:
+        value = stack.pop()
+        if isinstance(value, keras.layers.Layer):
+            if id(value) not in seen:
+                seen.add(id(value))
+                yield value
+                yield from _all_layers(value, seen)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            stack.extend(value)
 
 
 def _task_index(strategy: Any) -> tuple[str | None, int]:

@@ -1,0 +1,57 @@
+"""What every trainer's config shares (TensorFlow-free): the strategy names, and the data section of the
+HR-CAM and CASM experiments.
+
+:data:`STRATEGIES` is the one list of ``tf.distribute`` strategy names: the config sections check
+``strategy`` against :data:`STRATEGY`, the commands offer them as ``--strategy`` choices, and
+:mod:`hrcam.training.strategy` builds them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hrcam.config.schema import ConfigError, Section, at_least, between, one_of, positive
+
+__all__ = ["STRATEGIES", "STRATEGY", "DataConfig"]
+
+STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
+"""``tf.distribute`` strategies by name (see :mod:`hrcam.training.strategy`)."""
+
+STRATEGY = one_of(*STRATEGIES)
+"""The rule of every ``strategy`` key."""
+
+
+@dataclass
+class DataConfig(Section):
+    """Where images come from and how they are batched.
+
+    ``source="synthetic"`` generates scenes (``num_classes``, ``train_size``, ``val_size``, ``test_size``);
+    ``source="folder"`` reads ``root`` in the ImageNet layout and carves ``val_fraction`` of train as the
+    validation split used for model selection (the folder's val/test split is only used for evaluation).
+    """
+
+    source: str = "synthetic"
+    root: str | None = None
+    bbox_dir: str | None = None
+    image_size: int = 64
+    num_classes: int = 6
+    train_size: int = 1200
+    val_size: int = 200
+    test_size: int = 200
+    val_fraction: float = 0.1
+    batch_size: int = 32
+    augment: bool = True
+    cache: bool = True
+    seed: int = 0
+
+    RULES = {
+        "source": one_of("synthetic", "folder"),
+        "val_fraction": between(0, 1, "()"),
+        "seed": at_least(0),
+        **{k: positive() for k in ("image_size", "num_classes", "train_size", "val_size", "test_size")},
+        "batch_size": positive(),
+    }
+
+    def check(self) -> None:
+        if self.source == "folder" and not self.root:
+            raise ConfigError.expected("root", self.root, "a folder path when `source` is 'folder'")
