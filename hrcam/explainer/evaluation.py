@@ -38,8 +38,19 @@ def _batches(n: int, size: int):
 
 
 def softmax_probs(classifier: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """(N, C) softmax of the classifier's logits on float images in [0, 1]."""
-    fn = tf.function(lambda x: tf.nn.softmax(classifier(x, training=False), axis=-1))
+    """(N, C) softmax of the classifier's logits on float images in [0, 1] (a classifier that ends in a
+    softmax, e.g. a HalfModel, gives its outputs as they are)."""
+    from hrcam.highres.loading import classifier_of
+
+    model = classifier_of(classifier)
+    last = model.layers[-1]
+    probs = (
+        isinstance(last, keras.layers.Softmax)
+        or getattr(last, "activation", None) is keras.activations.softmax
+    )
+    fn = tf.function(
+        lambda x: model(x, training=False) if probs else tf.nn.softmax(model(x, training=False), -1)
+    )
     return np.concatenate(
         [fn(tf.constant(images[s], tf.float32)).numpy() for s in _batches(len(images), batch_size)]
     )
@@ -61,8 +72,9 @@ def class_maps(
     multi-label), seeded with ``seed``.
     """
     from hrcam import sources
+    from hrcam.highres.loading import classifier_of
 
-    c = int(classifier.output_shape[-1])
+    c = int(classifier_of(classifier).outputs[0].shape[-1])
     protocol: dict[str, Any] = {
         "batch_size": batch_size,
         "n_masks": rise_masks,
@@ -70,7 +82,8 @@ def class_maps(
         "seed": seed,
         "chunk_size": min(rise_masks, 256),
     }
-    if sources.source_class(method).needs_layer:
+    names = {layer.name for layer in classifier_of(classifier).layers}
+    if sources.source_class(method).needs_layer and FEATURES_LAYER in names:  # the multi-label classifier's
         protocol["layer"] = FEATURES_LAYER
     if "n_masks" in sources.option_names(method):
         protocol["batch_size"] = max(256, batch_size)
