@@ -236,3 +236,13 @@ def test_every_consumer_takes_every_source(consumer, name, files, images, tmp_pa
             _consume(consumer, spec, model, files, images, tmp_path)
     else:
         _consume(consumer, spec, model, files, images, tmp_path)
+
+
+def test_readme_table_lists_every_source():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("## Map sources") : text.index("## Command line")]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    named = {name.strip("` ") for row in rows for name in row.split("|")[1].split("(")[0].split(",")}
+    assert named == set(sources.available())

@@ -106,7 +106,7 @@ SOURCES: dict[str, SourceInfo] = {
             "about 2x",
         ),
         SourceInfo(
-            "smoothgrad", "hrcam.saliency.smoothgrad:SmoothGrad", "COSE", "any classifier", "2x per sample"
+            "smoothgrad", "hrcam.saliency.smoothgrad:SmoothGrad", "COSE", "any classifier", "~2.5x per sample"
         ),
         SourceInfo(
             "integrated_gradients",
@@ -126,7 +126,7 @@ SOURCES: dict[str, SourceInfo] = {
             "hrcam.saliency.guided_cam:GuidedCAM",
             "HR-CAM (guided up-sampling)",
             "a GAP + Dense classifier",
-            "about 1.2x",
+            "not measured (CAM + a guided filter)",
         ),
         SourceInfo(
             "high_res_cam",
@@ -141,7 +141,7 @@ SOURCES: dict[str, SourceInfo] = {
             "hrcam.highres.sources:Refined",
             "HR-CAM (region growing)",
             "a HalfModel or FullModel; not a serving head",
-            "the map + ~3.5 ms/image CPU",
+            "the maps + ~3.5 ms/image of CPU",
             takes="hrcam",
         ),
         SourceInfo(
@@ -149,7 +149,7 @@ SOURCES: dict[str, SourceInfo] = {
             "hrcam.casm.source:CasmMasks",
             "CASM",
             "a trained masker file (casm:masker=M.keras)",
-            "about 1.1x",
+            "1x + decoder (<= 1.25x)",
             takes="any",
             file_option="masker",
         ),
@@ -162,7 +162,9 @@ SOURCES: dict[str, SourceInfo] = {
             takes="any",
             file_option="network",
         ),
-        SourceInfo("center", "hrcam.saliency.baselines:Center", "baseline", "any classifier", "1x"),
+        SourceInfo(
+            "center", "hrcam.saliency.baselines:Center", "baseline", "any classifier", "1x (predictions)"
+        ),
         SourceInfo(
             "zeros",
             "hrcam.saliency.baselines:Constant",
