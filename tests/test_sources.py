@@ -1,6 +1,7 @@
 """One toolkit: every map source of hrcam.sources meets one contract, and every consumer takes every source
-by name (score, COSE, deletion / insertion, Explainer's class-mask protocol, extract, export heads, explain,
-plots). A cell that cannot make sense gets a clear error, tested here too."""
+by name (score, COSE, deletion / insertion, the Explainer's class-mask protocol, CASM's masked-image
+classification, extract, export heads, explain, plots). A cell that cannot make sense gets a clear error,
+tested here too."""
 
 from __future__ import annotations
 
@@ -152,7 +153,17 @@ def test_sources_refuse_what_they_cannot_use(files):
 
 
 # -- every consumer x every source -----------------------------------------------------------------------
-CONSUMERS = ("score", "cose", "deletion", "class_masks", "extract", "export", "explain", "plot")
+CONSUMERS = (
+    "score",
+    "cose",
+    "deletion",
+    "class_masks",
+    "masked_images",
+    "extract",
+    "export",
+    "explain",
+    "plot",
+)
 #: cells that cannot make sense, and the error they must give
 REFUSED = {("export", "refined"): "cannot be a serving head"}
 
@@ -193,6 +204,20 @@ def _consume(consumer: str, spec: str, model, files, images, tmp_path):  # noqa:
         masks[np.arange(3), labels, 8:24, 8:24] = True
         out = evaluate_methods([spec], x, multi, masks, loaded, batch_size=4)
         assert 0 <= out["table"][spec]["continuous_iou"] <= 1
+    elif consumer == "masked_images":  # CASM's masked-in / masked-out / inpainted classification
+        from hrcam.cli import main
+
+        argv = [
+            "evaluate",
+            "masks",
+            "--source",
+            f"s={spec}",
+            "--classifier",
+            f"c={model}",
+            "--data",
+            "synthetic",
+        ]
+        assert main([*argv, "--num-synthetic", "3", "--json"]) == 0
     elif consumer == "extract":
         from hrcam.extract.engine import MapEngine
 

@@ -1,5 +1,6 @@
-"""``hrcam evaluate masks``: masked-in / masked-out / inpainted images of CASM maskers (and toy masks)
-classified by a set of classifiers (called from :mod:`hrcam.commands.evaluate`)."""
+"""``hrcam evaluate masks``: masked-in / masked-out / inpainted images of the maps of any map source (CASM
+maskers, Grad-CAM, an Explainer, ...; and toy masks) classified by a set of classifiers (called from
+:mod:`hrcam.commands.evaluate`)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,12 @@ def _named(items: list[str]) -> dict[str, str]:
     return out
 
 
+def _source_item(item: str) -> tuple[str, str]:
+    """``NAME=SPEC`` or ``SPEC`` -> (name or "", spec) (``rise:n_masks=8`` has no name: ``:`` comes first)."""
+    name, sep, spec = item.partition("=")
+    return (name.strip(), spec.strip()) if sep and ":" not in name else ("", item.strip())
+
+
 def _load_classifier(path: str):
     from hrcam.highres import load_model
 
@@ -49,19 +56,23 @@ def _load_classifier(path: str):
 def run_masks(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from hrcam.casm.masker import load_masker
+    from hrcam import sources
     from hrcam.casm.masks_eval import chart, evaluate_masks, figure2, table_lines, toy_masks
+    from hrcam.highres.loading import classifier_of
     from hrcam.plotting.charts import save_figure
 
     if not args.classifier:
         raise ValueError("evaluate masks needs at least one --classifier MODEL.keras")
-    if not args.masker and not args.toy:
-        raise ValueError("evaluate masks needs a --masker M.keras or a --toy mask")
+    if not args.masker and not args.methods and not args.toy:
+        raise ValueError("evaluate masks needs a --masker M.keras, a --source [NAME=]SPEC or a --toy mask")
     classifiers = {n: _load_classifier(p) for n, p in _named(args.classifier).items()}
-    maskers = {n: load_masker(p) for n, p in _named(args.masker).items()}
     first = next(iter(classifiers.values()))
-    h, w, _ = maskers[next(iter(maskers))].image_shape if maskers else tuple(first.inputs[0].shape[1:])
-    num_classes = int(first.outputs[0].shape[-1]) if not hasattr(first, "num_classes") else first.num_classes
+    specs = {n: f"casm:masker={p}" for n, p in _named(args.masker).items()}  # a masker is the casm source
+    specs.update({n if n else sources.label(spec): spec for n, spec in map(_source_item, args.methods)})
+    made = {n: sources.get(spec, first, batch_size=args.batch_size) for n, spec in specs.items()}
+    shape = next(iter(made.values())).model.inputs[0].shape if made else classifier_of(first).inputs[0].shape
+    h, w = int(shape[1]), int(shape[2])
+    num_classes = int(classifier_of(first).outputs[0].shape[-1])
     if args.data == "synthetic":
         from hrcam.data.synthetic import make_scenes
 
@@ -75,7 +86,7 @@ def run_masks(args: argparse.Namespace) -> int:
         images, labels = load_image_files(folder.files(split), (h, w)), folder.labels(split)
     if args.limit:
         images, labels = images[: args.limit], labels[: args.limit]
-    masks = {n: m.masks(images, batch_size=args.batch_size) for n, m in maskers.items()}
+    masks = {n: np.asarray(source.run(images).maps) for n, source in made.items()}
     for t in args.toy:
         masks[f"toy-{t}"] = toy_masks(t, len(images), (h, w), seed=args.seed)
     result = evaluate_masks(images, labels, classifiers, masks, batch_size=args.batch_size)
@@ -84,6 +95,7 @@ def run_masks(args: argparse.Namespace) -> int:
         num_images=int(len(labels)),
         classifiers=_named(args.classifier),
         maskers=_named(args.masker),
+        sources=specs,
     )
     lines = table_lines(result)
     if args.out:
@@ -92,7 +104,7 @@ def run_masks(args: argparse.Namespace) -> int:
         out = Path(args.out)
         write_json(out / "masks.json", result)
         save_figure(chart(result), out / "masks_top1.png")
-        for name in maskers if args.figure else []:
+        for name in made if args.figure else []:
             save_figure(
                 figure2(images[: args.figure], masks[name][: args.figure]), out / f"figure2_{name}.png"
             )

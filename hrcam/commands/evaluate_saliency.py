@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="a map source of hrcam.sources (repeatable): cam, gradcam, gradcam++, layercam, scorecam, "
         "gradients, smoothgrad, ig, rise, guided_cam, high_res_cam (a FullModel's), refined, center, "
-        "casm:masker=M.keras, explainer:model=E.keras, ... (options as NAME:key=value,...)",
+        "casm:masker=M.keras, explainer:model=E.keras, ... (options as NAME:key=value,...). The masks "
+        "task takes [NAME=]SPEC: the source's map of the predicted class, made on the first --classifier",
     )
     g.add_argument("--n-images", type=int, default=64, help="images evaluated (the first N of the split)")
     g.add_argument(
