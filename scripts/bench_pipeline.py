@@ -74,41 +74,43 @@ def stage_times(imgs, lows, highs) -> dict[str, float]:
     Uses the pipeline's own building blocks; CPU time (``time.process_time``) rather than wall time, so
     the split stays meaningful on a machine shared with other jobs.
     """
-    from hrcam import postprocessing as pp
+    from hrcam.arrays import minmax
+    from hrcam.highres.refine import core, validate_params
+    from hrcam.highres.refine import steps as st
 
-    p = pp._validate_params()
+    p = validate_params()
     clock = _Clock()
     with clock("validate_inputs"):
-        images, lows_f, highs_f, _ = pp._check_inputs(imgs, lows, highs)
+        images, lows_f, highs_f, _ = core.check_inputs(imgs, lows, highs)
     n_total = len(imgs)
     merged = []
-    for s in range(0, n_total, pp._CHUNK):
-        lo, hi = lows_f[s : s + pp._CHUNK], highs_f[s : s + pp._CHUNK]
+    for s in range(0, n_total, core.CHUNK):
+        lo, hi = lows_f[s : s + core.CHUNK], highs_f[s : s + core.CHUNK]
         n, H, W = hi.shape
         with clock("normalise_and_box_blur"):
-            blurred = pp._box_blur(pp._minmax(hi))
+            blurred = st.box_blur(minmax(hi))
         with clock("sobel"):
-            gradient = pp._minmax(pp._sobel_magnitude(blurred))
+            gradient = minmax(st.sobel_magnitude(blurred))
         with clock("resize_low"):
-            low_r = pp._minmax(pp.resize_bilinear(pp._minmax(lo), (H, W)))
+            low_r = minmax(st.resize_bilinear(minmax(lo), (H, W)))
         with clock("roi_percentile"):
-            roi = low_r > pp._percentiles(low_r.reshape(n, -1), (85.0,))[:, 0, None, None]
+            roi = low_r > st.percentiles(low_r.reshape(n, -1), (85.0,))[:, 0, None, None]
         bounds = np.empty((n, 2), np.float32)
         seg = np.empty((n, H, W), bool)
         for i in range(n):
             with clock("bounds_percentiles"):
-                bounds[i] = pp._percentiles(gradient[i][roi[i]][None], (25.0, 75.0))[0]
+                bounds[i] = st.percentiles(gradient[i][roi[i]][None], (25.0, 75.0))[0]
             with clock("focal_points"):
-                points = pp._global_points(low_r[i], 15, roi[i])
+                points = st.global_points(low_r[i], 15, roi[i])
             with clock("region_growing_sitk"):
-                seg[i] = pp.region_growing(gradient[i], points, *bounds[i])
+                seg[i] = st.region_growing(gradient[i], points, *bounds[i])
         with clock("edges_and_fill_holes"):
-            full = pp.fill_small_holes(seg | ((gradient >= bounds[:, 1, None, None]) & roi), 256)
+            full = st.fill_small_holes(seg | ((gradient >= bounds[:, 1, None, None]) & roi), 256)
         with clock("merge"):
             merged.append(np.float32(0.5) * full.astype(np.float32) + np.float32(0.5) * low_r)
     merged = np.concatenate(merged)
     with clock("filter_result"):
-        pp._filter(images, merged, p)
+        core.filter_images(images, merged, p)
     t = {k: v * 1e3 / n_total for k, v in clock.t.items()}
     t["total"] = sum(t.values())
     return {k: round(v, 3) for k, v in t.items()}

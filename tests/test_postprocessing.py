@@ -9,6 +9,7 @@ from scipy import ndimage
 from skimage import filters, morphology
 
 from hrcam import postprocessing as pp
+from hrcam.highres.refine import steps as blocks
 from hrcam.postprocessing import (
     fill_small_holes,
     find_focal_points,
@@ -243,7 +244,7 @@ def test_row_percentiles_equal_numpy_linear_percentiles():
             x = np.round(x * 4) / 4  # ties
         qs = (float(rng.uniform(0, 100)), 25.0, 75.0, 100.0, 0.0)
         want = np.percentile(x.astype(np.float64), qs, axis=1).T.astype(np.float32)
-        np.testing.assert_array_equal(pp._percentiles(x, qs), want)
+        np.testing.assert_array_equal(blocks.percentiles(x, qs), want)
 
 
 def test_fill_small_holes_matches_skimage_and_counts_border_holes():
@@ -258,8 +259,8 @@ def test_fill_small_holes_matches_skimage_and_counts_border_holes():
 
 
 def test_sizes_scale_with_the_image():
-    assert pp._default_hole_size((224, 224)) == 256 and pp._default_num_points((224, 224)) == 15
-    assert pp._default_hole_size((112, 112)) == 64 and pp._default_num_points((64, 64)) == 8
+    assert blocks.default_hole_size((224, 224)) == 256 and blocks.default_num_points((224, 224)) == 15
+    assert blocks.default_hole_size((112, 112)) == 64 and blocks.default_num_points((64, 64)) == 8
     img, low, high, _ = make_scene(3, size=112, low_size=7)
     auto = pipeline(img, low, high)
     for k in ("full_segment", "merged"):
@@ -267,9 +268,9 @@ def test_sizes_scale_with_the_image():
     assert len(auto["focal_points"]) == 11  # round(sqrt(112))
     hole = np.ones((112, 112), bool)
     hole[50:57, 50:59] = False  # 63 px
-    assert fill_small_holes(hole, pp._default_hole_size((112, 112))).all()
+    assert fill_small_holes(hole, blocks.default_hole_size((112, 112))).all()
     hole[57, 50] = False  # 64 px
-    assert not fill_small_holes(hole, pp._default_hole_size((112, 112))).all()
+    assert not fill_small_holes(hole, blocks.default_hole_size((112, 112))).all()
     pts = find_focal_points(np.random.default_rng(0).random((4, 4)), (64, 64))
     assert pts.shape == (8, 2)
 
@@ -292,7 +293,7 @@ def test_global_focal_points_are_the_top_pixels_in_xy_order():
         lr = resize_bilinear(low, (40, 40))
         roi = lr > np.float32(np.percentile(lr, rng.uniform(0, 99)))
         k = int(rng.integers(1, 40))
-        np.testing.assert_array_equal(pp._global_points(lr, k, roi), pp._global_points(lr, k))
+        np.testing.assert_array_equal(blocks.global_points(lr, k, roi), blocks.global_points(lr, k))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from hrcam.arrays import check_choice
-from hrcam.highres.refine.core import _check_inputs, _filter, _map_steps
+from hrcam.highres.refine.core import check_inputs, filter_images, map_steps
 from hrcam.highres.refine.params import STEP_KEYS, Params, validate_params
 
 __all__ = ["refine"]
@@ -51,9 +51,11 @@ def _refine_chunk(
     lows = _open(inputs["lows"], "r")[start:stop]
     highs = _open(inputs["highs"], "r")[start:stop]
     p = Params(**params)
-    steps = _map_steps(np.array(lows), np.array(highs), p, keys)
+    steps = map_steps(np.array(lows), np.array(highs), p, keys)
     if "result" in outputs:
-        steps["result"] = _filter(np.array(_open(inputs["images"], "r")[start:stop]), steps["merged"], p)
+        steps["result"] = filter_images(
+            np.array(_open(inputs["images"], "r")[start:stop]), steps["merged"], p
+        )
     for k, (path, _shape, dtype) in outputs.items():
         arr = np.ascontiguousarray(steps[k], dtype=np.dtype(dtype))
         with open(path, "r+b") as f:  # a plain write: ~2x cheaper than storing through a mapping
@@ -271,7 +273,7 @@ def refine(
         The batch dict of :func:`hrcam.highres.refine.pipeline`, restricted to ``keys``.
     """
     p = validate_params(**params)
-    images_f, lows_f, highs_f, single = _check_inputs(images, lows, highs)
+    images_f, lows_f, highs_f, single = check_inputs(images, lows, highs)
     if single:
         raise ValueError("`lows` must be a batch (B, h, w) for refine(); use pipeline() for one image")
     if keys == "all":
@@ -306,9 +308,9 @@ def refine(
         if executor is None and workers <= 1:
             parts = []
             for s in starts:
-                part = _map_steps(lows_f[s : s + chunk_size], highs_f[s : s + chunk_size], p, keyset)
+                part = map_steps(lows_f[s : s + chunk_size], highs_f[s : s + chunk_size], p, keyset)
                 if "result" in wanted:
-                    part["result"] = _filter(images_f[s : s + chunk_size], part["merged"], p)
+                    part["result"] = filter_images(images_f[s : s + chunk_size], part["merged"], p)
                 parts.append(part)
                 bar.update(part["merged"].shape[0])
             for k in wanted:

@@ -14,7 +14,20 @@ import SimpleITK as sitk
 
 from hrcam.arrays import check_choice, check_maps, check_optional_int, describe, resize_maps
 
-__all__ = ["resize_bilinear", "find_focal_points", "region_growing", "fill_small_holes"]
+__all__ = [
+    "resize_bilinear",
+    "find_focal_points",
+    "region_growing",
+    "fill_small_holes",
+    "box_blur",
+    "sobel_magnitude",
+    "percentiles",
+    "percentile_threshold",
+    "global_points",
+    "local_points",
+    "default_num_points",
+    "default_hole_size",
+]
 
 _REFERENCE_SIZE = 224  # the original's hard-wired image side
 _REFERENCE_HOLE = 256  # holes smaller than this were filled at 224 x 224
@@ -42,14 +55,16 @@ def resize_bilinear(maps: np.ndarray, size: Sequence[int]) -> np.ndarray:
     return resize_maps(arr, size)
 
 
-def _box_blur(x: np.ndarray) -> np.ndarray:
+def box_blur(x: np.ndarray) -> np.ndarray:
+    """5 x 5 box blur of each (H, W) map of a float32 stack (N, H, W), borders reflected."""
     out = np.empty_like(x)
     for i in range(x.shape[0]):  # cv2 is ~6x faster per image than a vectorised scipy filter
         cv2.blur(x[i], (5, 5), dst=out[i], borderType=cv2.BORDER_REFLECT)
     return out
 
 
-def _sobel_magnitude(x: np.ndarray) -> np.ndarray:
+def sobel_magnitude(x: np.ndarray) -> np.ndarray:
+    """Sobel gradient magnitude (3 x 3, borders reflected) of each map of a float32 stack (N, H, W)."""
     out = np.empty_like(x)
     for i in range(x.shape[0]):
         gx = cv2.Sobel(x[i], cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT)
@@ -58,15 +73,17 @@ def _sobel_magnitude(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _default_num_points(shape: tuple[int, int]) -> int:
+def default_num_points(shape: tuple[int, int]) -> int:
+    """Global focal points for an (H, W) image: ``round(sqrt(sqrt(H * W)))`` (15 at 224 x 224)."""
     return max(1, int(round(math.sqrt(math.sqrt(shape[0] * shape[1])))))
 
 
-def _default_hole_size(shape: tuple[int, int]) -> int:
+def default_hole_size(shape: tuple[int, int]) -> int:
+    """Holes filled for an (H, W) image: 256 pixels scaled by ``H * W / 224**2``."""
     return int(round(_REFERENCE_HOLE * shape[0] * shape[1] / _REFERENCE_SIZE**2))
 
 
-def _global_points(low_resized: np.ndarray, k: int, roi: np.ndarray | None = None) -> np.ndarray:
+def global_points(low_resized: np.ndarray, k: int, roi: np.ndarray | None = None) -> np.ndarray:
     """Top-k pixels of one (H, W) map as (k, 2) (x, y); ties broken in row-major order; best first.
 
     With ``roi`` (pixels strictly above some threshold) holding at least k pixels, the search is limited
@@ -123,12 +140,13 @@ def find_focal_points(
     num_points = check_optional_int("num_points", num_points, 1)
     H, W = (int(s) for s in image_shape)
     if scope == "global":
-        k = num_points if num_points is not None else _default_num_points((H, W))
-        return _global_points(resize_bilinear(low, (H, W)), k)
-    return _local_points(low, (H, W), maxima_areas)
+        k = num_points if num_points is not None else default_num_points((H, W))
+        return global_points(resize_bilinear(low, (H, W)), k)
+    return local_points(low, (H, W), maxima_areas)
 
 
-def _local_points(low: np.ndarray, shape: tuple[int, int], maxima_areas: str) -> np.ndarray:
+def local_points(low: np.ndarray, shape: tuple[int, int], maxima_areas: str) -> np.ndarray:
+    """``find_focal_points(scope="local")`` without the checks: (n, 2) int64 (x, y) at ``shape`` (H, W)."""
     from skimage.morphology import local_maxima, skeletonize
 
     maxima = local_maxima(low, allow_borders=True)
@@ -214,7 +232,7 @@ def fill_small_holes(mask: np.ndarray, hole_size: int) -> np.ndarray:
     return out[0] if single else out
 
 
-def _percentiles(x: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+def percentiles(x: np.ndarray, qs: Sequence[float]) -> np.ndarray:
     """Linear-interpolation percentiles of each row of (n, N) ``x``: (n, len(qs)) float32.
 
     The definition of ``np.percentile(x, qs, axis=1)`` (order statistics k = floor(p) and k + 1 at
@@ -236,7 +254,8 @@ def _percentiles(x: np.ndarray, qs: Sequence[float]) -> np.ndarray:
     return out
 
 
-def _percentile_threshold(merged: np.ndarray, percentage: float) -> np.ndarray:
+def percentile_threshold(merged: np.ndarray, percentage: float) -> np.ndarray:
+    """Per map of (N, H, W) ``merged``: the value above which ``percentage`` % of its pixels lie, (N,)."""
     flat = merged.reshape(merged.shape[0], -1)
     k = min(int((1.0 - percentage / 100.0) * flat.shape[1]), flat.shape[1] - 1)
     return np.partition(flat, k, axis=1)[:, k]
