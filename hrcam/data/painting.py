@@ -29,7 +29,7 @@ CUE_COLORS = np.array(
     np.uint8,
 )
 
-_CHUNK = 64  # images per generation chunk (fixed: part of what the seed means)
+SCENE_CHUNK = 64  # images per generation chunk (fixed: part of what the seed means)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -92,7 +92,7 @@ def _place(
     return centres
 
 
-def _render_chunk(
+def render_chunk(
     rng: np.random.Generator,
     size: int,
     num_classes: int,
@@ -103,8 +103,9 @@ def _render_chunk(
     cue_size: int,
     sensor_noise: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One chunk of _CHUNK scenes -> images (n,S,S,3) uint8, visible (n,C,S,S) bool, first class, cue."""
-    n, s, c_count = _CHUNK, size, num_classes
+    """One chunk of ``SCENE_CHUNK`` scenes -> images (n,S,S,3) uint8, visible (n,C,S,S) bool, first class,
+    cue."""
+    n, s, c_count = SCENE_CHUNK, size, num_classes
     yy, xx = np.mgrid[0:s, 0:s].astype(np.float32) + 0.5  # pixel centres
     f32 = np.float32
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from hrcam.arrays import check_int, masks_to_boxes
-from hrcam.data.painting import _CHUNK, CUE_COLORS, SHAPE_NAMES, _render_chunk
+from hrcam.data.painting import CUE_COLORS, SCENE_CHUNK, SHAPE_NAMES, render_chunk
 from hrcam.data.pipeline import InMemoryData
 
 __all__ = ["SHAPE_NAMES", "CUE_COLORS", "SyntheticScenes", "make_scenes"]
@@ -140,9 +140,9 @@ def make_scenes(
     cue_size = max(3, size // 8)
 
     images, masks, first, cue = [], [], [], []
-    for chunk in range(-(-n // _CHUNK)):
+    for chunk in range(-(-n // SCENE_CHUNK)):
         rng = np.random.default_rng((seed, chunk, 2))
-        im, vis, cls, cu = _render_chunk(
+        im, vis, cls, cu = render_chunk(
             rng,
             size,
             num_classes,
@@ -153,7 +153,7 @@ def make_scenes(
             cue_size,
             bool(sensor_noise),
         )
-        take = min(_CHUNK, n - chunk * _CHUNK)
+        take = min(SCENE_CHUNK, n - chunk * SCENE_CHUNK)
         images.append(im[:take])
         masks.append(vis[:take] if multi_label else vis[np.arange(take), cls[:take]])
         first.append(cls[:take])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from hrcam import ops
+from hrcam.arrays import FLOAT_RANGE_TOLERANCE
 
 __all__ = [
     "images_from_float",
@@ -21,8 +21,8 @@ __all__ = [
     "resize_maps_to",
 ]
 
-# Same tolerance as hrcam.ops.check_images, so the server accepts exactly what the Python API accepts.
-_FLOAT_TOLERANCE = ops._FLOAT_RANGE_TOLERANCE
+# Same tolerance as hrcam.arrays.check_images, so the server accepts exactly what the Python API accepts.
+_FLOAT_TOLERANCE = FLOAT_RANGE_TOLERANCE
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _SUMMARIZE = 8  # how many values of a tensor an error message shows

@@ -17,7 +17,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from hrcam.arrays import FLOAT_RANGE_TOLERANCE, check_images
+from hrcam.arrays import check_images
 
 __all__ = [
     "as_images",
@@ -28,8 +28,6 @@ __all__ = [
     "class_activation_maps",
     "to_numpy",
 ]
-
-_FLOAT_RANGE_TOLERANCE = FLOAT_RANGE_TOLERANCE  # the name hrcam.export reads
 
 
 def as_images(x: Any, **check_kwargs: Any) -> tf.Tensor:

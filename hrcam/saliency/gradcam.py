@@ -7,7 +7,7 @@ import tensorflow as tf
 from hrcam.saliency.base import SaliencyMethod
 from hrcam.saliency.gradients_util import class_scores, num_targets, stacked_gradients
 
-__all__ = ["GradCAM", "weighted_activations", "spatial_axes"]
+__all__ = ["GradCAM", "FeatureGradients", "weighted_activations", "spatial_axes"]
 
 
 def spatial_axes(grads: tf.Tensor) -> list[int]:
@@ -20,18 +20,9 @@ def weighted_activations(features: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
     return tf.einsum("b...c,bkc->bk...", tf.cast(features, tf.float32), weights)
 
 
-class GradCAM(SaliencyMethod):
-    """Grad-CAM: ``ReLU(sum_K mean_ij(dS_c/dA_ijK) A_K)`` on the chosen layer's activations ``A``.
-
-    The forward pass runs once; the tape watches only ``A`` (not the input, not the weights), so the backward
-    pass runs only through the layers after ``A``. For k classes per image the k backward passes run through
-    that head only. Works in 2D and 3D (``mode="3D"``: Conv3D models, maps (B, D, H, W)).
-
-    Args: see :class:`~hrcam.saliency.base.SaliencyMethod`.
-    """
-
-    name = "GradCAM"
-    needs_layer = True
+class FeatureGradients:
+    """Mixin of the methods that need a layer's activations and their gradients (Grad-CAM and the
+    classes built on it, GuidedCAM with ``source="gradcam"``): one forward pass, the tape on the layer."""
 
     def _features_and_grads(
         self, x: tf.Tensor, classes: tf.Tensor | None
@@ -44,6 +35,20 @@ class GradCAM(SaliencyMethod):
         grads = stacked_gradients(tape, targets, fwd.features)
         del tape
         return fwd.preds, fwd.features, grads
+
+
+class GradCAM(FeatureGradients, SaliencyMethod):
+    """Grad-CAM: ``ReLU(sum_K mean_ij(dS_c/dA_ijK) A_K)`` on the chosen layer's activations ``A``.
+
+    The forward pass runs once; the tape watches only ``A`` (not the input, not the weights), so the backward
+    pass runs only through the layers after ``A``. For k classes per image the k backward passes run through
+    that head only. Works in 2D and 3D (``mode="3D"``: Conv3D models, maps (B, D, H, W)).
+
+    Args: see :class:`~hrcam.saliency.base.SaliencyMethod`.
+    """
+
+    name = "GradCAM"
+    needs_layer = True
 
     @staticmethod
     def cam_from_gradients(features: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:

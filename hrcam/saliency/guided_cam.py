@@ -9,14 +9,14 @@ import tensorflow as tf
 from hrcam.ops import class_activation_maps
 from hrcam.ops.guided import GUIDED_DEFAULTS, check_guided_options, guided_upsample
 from hrcam.saliency.cam import CAM
-from hrcam.saliency.gradcam import GradCAM
+from hrcam.saliency.gradcam import FeatureGradients, GradCAM
 
 __all__ = ["GuidedCAM"]
 
 _SOURCES = ("cam", "gradcam")
 
 
-class GuidedCAM(CAM):
+class GuidedCAM(CAM, FeatureGradients):
     """CAM (or Grad-CAM) maps up-sampled by :func:`hrcam.ops.guided.guided_upsample`: bilinear, then He et
     al.'s colour-guided filter with the input image as guide, then PAMR iterations (local colour affinities).
 
@@ -52,7 +52,7 @@ class GuidedCAM(CAM):
     ) -> tuple[tf.Tensor, tf.Tensor]:
         if self.source == "gradcam":
             # GradCAM's machinery on the CAM head's features (self.layer_ref, set by CAM._setup)
-            preds, features, grads = GradCAM._features_and_grads(self, x, classes)
+            preds, features, grads = self._features_and_grads(x, classes)
             low = GradCAM.cam_from_gradients(features, grads)
         else:
             fwd = self._forward(x, features=True)
