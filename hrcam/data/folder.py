@@ -278,8 +278,8 @@ class FolderDataset:
 
     def class_masks(self, files, split: str, image_size, void_as_foreground: bool = False, labels=None):
         """Per-class masks of ``files`` from class-indexed PNGs ``ROOT/masks/<split>/<stem>.png`` (VOC
-        ``SegmentationClass`` style): see :func:`hrcam.data.masks.read_class_masks`."""
-        from hrcam.data.masks import read_class_masks
+        ``SegmentationClass`` style): see :func:`hrcam.data.mask_files.read_class_masks`."""
+        from hrcam.data.mask_files import read_class_masks
 
         paths = [self.root / "masks" / self.split_dir(split).name / f"{Path(f).stem}.png" for f in files]
         return read_class_masks(paths, self.num_classes, image_size, void_as_foreground, labels)

@@ -1,0 +1,79 @@
+"""Class-indexed mask PNGs (VOC ``SegmentationClass`` style) -> per-class boolean masks (NumPy + PIL).
+
+``ROOT/masks/<split>/<stem>.png``: one PNG per image, pixel value v in 1..C = class v - 1, 0 = background,
+255 = void (object borders in VOC). Palette PNGs (VOC's) are read as their palette indices. An image's labels
+are its folder class plus every class present in its mask. Masks are resized to the images' size with
+nearest-neighbour interpolation (the original resized the index image bilinearly, which blends class
+indices; for binary use it is the same up to the border). ``void_as_foreground=True`` reproduces the
+original VOC rule "255 counts as object": void pixels then belong to the mask of every class of the image.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["read_class_masks", "VOID"]
+
+VOID = 255
+
+
+def _read_index_png(path: str) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if im.mode not in ("P", "L", "I", "I;16"):
+            im = im.convert("L")
+        return np.asarray(im).astype(np.int64)
+
+
+def _resize_nearest(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    h, w = arr.shape
+    rows = np.minimum(((np.arange(size[0]) + 0.5) * h / size[0]).astype(int), h - 1)
+    cols = np.minimum(((np.arange(size[1]) + 0.5) * w / size[1]).astype(int), w - 1)
+    return arr[rows][:, cols]
+
+
+def read_class_masks(
+    mask_files: list[str | os.PathLike],
+    num_classes: int,
+    image_size: tuple[int, int],
+    void_as_foreground: bool = False,
+    labels: Any = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class-indexed mask PNGs -> ((N, C, H, W) bool masks, (N, C) int32 multi-hot labels).
+
+    Args:
+        mask_files: N paths; each pixel 0 (background), 1..C (class v - 1) or 255 (void).
+        num_classes: C.
+        image_size: (H, W) of the returned masks.
+        void_as_foreground: void pixels count as object for every class of the image (the original's rule).
+        labels: optional (N,) int folder labels, added to the classes found in the masks.
+
+    Raises:
+        FileNotFoundError: a missing file (named). ValueError: a pixel value outside 0..C and 255.
+    """
+    n = len(mask_files)
+    masks = np.zeros((n, num_classes, *image_size), bool)
+    multi = np.zeros((n, num_classes), np.int32)
+    for i, f in enumerate(mask_files):
+        if not Path(f).is_file():
+            raise FileNotFoundError(f"mask file {os.fspath(f)} does not exist")
+        idx = _resize_nearest(_read_index_png(os.fspath(f)), image_size)
+        bad = (idx > num_classes) & (idx != VOID)
+        if bad.any():
+            raise ValueError(
+                f"mask file {os.fspath(f)} has pixel value {int(idx[bad][0])}; expected 0 (background), "
+                f"1..{num_classes} (classes) or {VOID} (void)"
+            )
+        for c in range(num_classes):
+            masks[i, c] = idx == c + 1
+        multi[i] = masks[i].any(axis=(1, 2))
+        if labels is not None:
+            multi[i, int(labels[i])] = 1
+        if void_as_foreground:
+            masks[i, multi[i] > 0] |= idx == VOID
+    return masks, multi
