@@ -18,16 +18,23 @@ strings are sent as ``{"b64": "<base64>"}``. Only the Python standard library is
 
 from __future__ import annotations
 
-import base64
 import json
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hrcam.export.payloads import choose_signature, make_inputs
+from hrcam.export.payloads import (
+    ServingError,
+    choose_signature,
+    make_inputs,
+    parse_rest_response,
+    rest_request_body,
+)
 
 __all__ = [
     "ServingError",
@@ -40,115 +47,12 @@ __all__ = [
     "build_predict_request",
     "predict_grpc",
     "explain_from_server",
+    "MAP_OUTPUTS",
 ]
-
-FORMATS = ("row", "columnar")
-
-
-class ServingError(RuntimeError):
-    """The server rejected a request; ``str(e)`` is the server's message (e.g. an in-graph check's)."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 # ----------------------------------------------------------------------------------------------------------
 # REST
-
-
-def _json_value(value: Any) -> Any:
-    """An array element (or nested list) as JSON: bytes -> {"b64": ...}."""
-    if isinstance(value, np.ndarray):
-        if value.dtype == object or value.dtype.kind == "S":
-            return [_json_value(v) for v in value]
-        return value.tolist()
-    if isinstance(value, (bytes, bytearray, np.bytes_)):
-        return {"b64": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def rest_request_body(
-    inputs: Mapping[str, Any],
-    signature: str = "serving_default",
-    format: str = "row",  # noqa: A002
-) -> dict[str, Any]:
-    """TF Serving's JSON request body for named, batched inputs.
-
-    Args:
-        inputs: ``{input name: array}``, every array with the batch on axis 0.
-        signature: ``signature_name``.
-        format: ``"row"`` (``instances``: one entry per image; a bare value when there is one input, an
-            object ``{name: value}`` per image otherwise) or ``"columnar"`` (``inputs``: ``{name: batch}``).
-
-    Returns:
-        The body as a dict (``json.dumps`` it).
-    """
-    if format not in FORMATS:
-        raise ValueError(f"`format` must be one of {FORMATS}, got {format!r}")
-    if not inputs:
-        raise ValueError("`inputs` is empty")
-    arrays = {k: np.asarray(v) if not isinstance(v, np.ndarray) else v for k, v in inputs.items()}
-    body: dict[str, Any] = {"signature_name": signature}
-    if format == "columnar":
-        body["inputs"] = {k: _json_value(v) for k, v in arrays.items()}
-        return body
-    sizes = {k: v.shape[0] if v.ndim else None for k, v in arrays.items()}
-    if len(set(sizes.values())) != 1 or None in sizes.values():
-        raise ValueError(f"row format needs every input batched with the same size, got {sizes}")
-    n = next(iter(sizes.values()))
-    if len(arrays) == 1:
-        (value,) = arrays.values()
-        body["instances"] = [_json_value(value[i]) for i in range(n)]
-    else:
-        body["instances"] = [{k: _json_value(v[i]) for k, v in arrays.items()} for i in range(n)]
-    return body
-
-
-def _from_json(value: Any) -> np.ndarray:
-    if isinstance(value, dict) and set(value) == {"b64"}:
-        return np.array(base64.b64decode(value["b64"]), dtype=object)
-    return np.asarray(value)
-
-
-def _typed(arr: np.ndarray) -> np.ndarray:
-    """JSON carries no dtypes: floats -> float32 and ints -> int32 (what hrcam's signatures return; exact for
-    values that came from float32/int32 tensors)."""
-    if arr.dtype.kind == "f":
-        return arr.astype(np.float32)
-    if arr.dtype.kind in "iu" and (arr.size == 0 or (arr.min() >= -(2**31) and arr.max() < 2**31)):
-        return arr.astype(np.int32)
-    return arr
-
-
-def parse_rest_response(
-    body: Mapping[str, Any], output_names: Sequence[str] | None = None
-) -> dict[str, np.ndarray]:
-    """TF Serving's JSON response -> ``{output name: array}`` (batch on axis 0).
-
-    Handles both ``{"predictions": [...]}`` (row) and ``{"outputs": ...}`` (columnar), including the bare
-    forms TF Serving uses when a signature has one output (then ``output_names[0]`` or ``"output"`` names it).
-    JSON numbers come back as float32 / int32 arrays.
-
-    Raises:
-        ServingError: the body is ``{"error": ...}``.
-    """
-    if "error" in body:
-        raise ServingError(str(body["error"]))
-    single = output_names[0] if output_names else "output"
-    if "predictions" in body:
-        preds = body["predictions"]
-        if preds and isinstance(preds[0], dict) and set(preds[0]) != {"b64"}:
-            return {k: _typed(np.asarray([_from_json(p[k]) for p in preds])) for k in preds[0]}
-        return {single: _typed(np.asarray([_from_json(p) for p in preds]))}
-    if "outputs" in body:
-        outs = body["outputs"]
-        if isinstance(outs, dict) and set(outs) != {"b64"}:
-            return {k: _typed(np.asarray(v)) for k, v in outs.items()}
-        return {single: _typed(np.asarray(outs))}
-    raise ServingError(f"unexpected response from the server: keys {sorted(body)}")
 
 
 def predict_url(url: str, model_name: str | None = None, version: int | None = None) -> str:
@@ -286,5 +190,99 @@ def predict_grpc(
     return {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
 
 
-# The server-overlay writer lives with the other overlays' writer; re-exported here.
-from hrcam.export.server_overlays import explain_from_server  # noqa: E402
+# ----------------------------------------------------------------------------------------------------------
+# Overlays from a running server (written as the local ``hrcam explain`` writes them)
+
+MAP_OUTPUTS = ("cam", "high_res_cam", "gradcam")
+
+
+def explain_from_server(
+    url: str,
+    model_name: str,
+    image_paths: Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    signature: str = "serving_bytes",
+    protocol: str = "rest",
+    *,
+    class_index: int | None = None,
+    version: int | None = None,
+    alpha: float = 0.5,
+    cmap: str = "jet",
+    timeout: float = 60.0,
+) -> dict[str, Any]:
+    """Send image files to a served hrcam model and write one overlay PNG per image and map.
+
+    Each file is sent in its own request (images of different sizes cannot share one batch); the maps come
+    back at the file's size and are drawn over it.
+
+    Args:
+        url: REST server (``http://host:8501``) or, with ``protocol="grpc"``, ``host:8500``.
+        model_name: the served model's name.
+        image_paths: JPEG/PNG files.
+        out_dir: where ``<stem>_<map>.png`` and ``predictions.json`` go (created if needed); stems are
+            de-duplicated as in the local ``hrcam explain`` (``a/x.jpg, b/x.jpg -> x, x-1``).
+        signature: ``serving_bytes`` (files sent as they are), ``serving_uint8`` or ``serving_default``
+            (decoded here and sent as pixels); with ``class_index`` the matching ``explain`` signature is
+            used.
+        protocol: ``"rest"`` or ``"grpc"``.
+        class_index: the class to explain in every image (``None``: each image's top class).
+        version: the model version (``None``: the latest).
+        alpha: heat-map opacity in the overlays.
+        cmap: matplotlib colormap of the heat map.
+        timeout: seconds per request.
+
+    Returns:
+        ``{"files": [written PNG paths], "predictions": [{"image", "classes", "scores" or "class_index",
+        "maps"}, ...]}``; the same is written to ``out_dir/predictions.json``.
+    """
+    import tensorflow as tf
+
+    from hrcam.export.payloads import read_image_bytes
+    from hrcam.io import write_json
+    from hrcam.plotting.overlays import unique_stems, write_overlays
+
+    if protocol not in ("rest", "grpc"):
+        raise ValueError(f"`protocol` must be 'rest' or 'grpc', got {protocol!r}")
+    kinds = {"serving_bytes": "bytes", "serving_uint8": "uint8", "serving_default": "float32"}
+    if signature not in kinds:
+        raise ValueError(f"`signature` must be one of {sorted(kinds)}, got {signature!r}")
+    if isinstance(image_paths, (str, os.PathLike)):
+        image_paths = [image_paths]
+    if not image_paths:
+        raise ValueError("`image_paths` is empty: expected at least one image file")
+    out_dir = Path(out_dir)
+    sig = choose_signature(kinds[signature], explain=class_index is not None)
+    written: list[Path] = []
+    records = []
+    stems = unique_stems(list(image_paths))
+    for i, p in enumerate(image_paths):
+        data = read_image_bytes(p, i)
+        pixels = tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
+        payload: Any = [data] if kinds[signature] == "bytes" else pixels[None]
+        if protocol == "rest":
+            out = predict(
+                url,
+                payload,
+                sig,
+                model_name=model_name,
+                version=version,
+                class_index=class_index,
+                timeout=timeout,
+            )
+        else:
+            out = predict_grpc(
+                url, model_name, payload, sig, version=version, class_index=class_index, timeout=timeout
+            )
+        record: dict[str, Any] = {"image": str(p), "maps": []}
+        for key in ("classes", "scores", "class_index"):
+            if key in out:
+                record[key] = np.asarray(out[key])[0].tolist()
+        maps = {head: np.asarray(out[head])[0] for head in MAP_OUTPUTS if head in out}
+        files = write_overlays([(stems[i], pixels, maps)], out_dir, alpha=alpha, cmap=cmap)
+        written.extend(files)
+        record["maps"] = [str(f) for f in files]
+        records.append(record)
+    write_json(
+        out_dir / "predictions.json", {"model_name": model_name, "signature": sig, "predictions": records}
+    )
+    return {"files": written, "predictions": records}

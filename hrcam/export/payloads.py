@@ -1,16 +1,25 @@
-"""What a client sends to an hrcam model in TF Serving: the signature and its input tensors, from arrays or
-encoded image files."""
+"""What a client sends to an hrcam model in TF Serving and gets back: the signature and its input tensors,
+from arrays or encoded image files, and TF Serving's JSON request / response bodies (REST)."""
 
 from __future__ import annotations
 
+import base64
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["make_inputs", "choose_signature", "read_image_bytes"]
+__all__ = [
+    "make_inputs",
+    "choose_signature",
+    "read_image_bytes",
+    "rest_request_body",
+    "parse_rest_response",
+    "ServingError",
+    "FORMATS",
+]
 
 _FLOAT_SIGNATURES = ("serving_default", "explain")
 
@@ -133,3 +142,111 @@ def choose_signature(kind: str, explain: bool = False) -> str:
     if explain:
         return "explain" + suffix[kind]
     return "serving_default" if kind == "float32" else "serving" + suffix[kind]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# REST bodies (TF Serving's JSON format) and the server's errors
+
+FORMATS = ("row", "columnar")
+
+
+class ServingError(RuntimeError):
+    """The server rejected a request; ``str(e)`` is the server's message (e.g. an in-graph check's)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _json_value(value: Any) -> Any:
+    """An array element (or nested list) as JSON: bytes -> {"b64": ...}."""
+    if isinstance(value, np.ndarray):
+        if value.dtype == object or value.dtype.kind == "S":
+            return [_json_value(v) for v in value]
+        return value.tolist()
+    if isinstance(value, (bytes, bytearray, np.bytes_)):
+        return {"b64": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def rest_request_body(
+    inputs: Mapping[str, Any],
+    signature: str = "serving_default",
+    format: str = "row",  # noqa: A002
+) -> dict[str, Any]:
+    """TF Serving's JSON request body for named, batched inputs.
+
+    Args:
+        inputs: ``{input name: array}``, every array with the batch on axis 0.
+        signature: ``signature_name``.
+        format: ``"row"`` (``instances``: one entry per image; a bare value when there is one input, an
+            object ``{name: value}`` per image otherwise) or ``"columnar"`` (``inputs``: ``{name: batch}``).
+
+    Returns:
+        The body as a dict (``json.dumps`` it).
+    """
+    if format not in FORMATS:
+        raise ValueError(f"`format` must be one of {FORMATS}, got {format!r}")
+    if not inputs:
+        raise ValueError("`inputs` is empty")
+    arrays = {k: np.asarray(v) if not isinstance(v, np.ndarray) else v for k, v in inputs.items()}
+    body: dict[str, Any] = {"signature_name": signature}
+    if format == "columnar":
+        body["inputs"] = {k: _json_value(v) for k, v in arrays.items()}
+        return body
+    sizes = {k: v.shape[0] if v.ndim else None for k, v in arrays.items()}
+    if len(set(sizes.values())) != 1 or None in sizes.values():
+        raise ValueError(f"row format needs every input batched with the same size, got {sizes}")
+    n = next(iter(sizes.values()))
+    if len(arrays) == 1:
+        (value,) = arrays.values()
+        body["instances"] = [_json_value(value[i]) for i in range(n)]
+    else:
+        body["instances"] = [{k: _json_value(v[i]) for k, v in arrays.items()} for i in range(n)]
+    return body
+
+
+def _from_json(value: Any) -> np.ndarray:
+    if isinstance(value, dict) and set(value) == {"b64"}:
+        return np.array(base64.b64decode(value["b64"]), dtype=object)
+    return np.asarray(value)
+
+
+def _typed(arr: np.ndarray) -> np.ndarray:
+    """JSON carries no dtypes: floats -> float32 and ints -> int32 (what hrcam's signatures return; exact for
+    values that came from float32/int32 tensors)."""
+    if arr.dtype.kind == "f":
+        return arr.astype(np.float32)
+    if arr.dtype.kind in "iu" and (arr.size == 0 or (arr.min() >= -(2**31) and arr.max() < 2**31)):
+        return arr.astype(np.int32)
+    return arr
+
+
+def parse_rest_response(
+    body: Mapping[str, Any], output_names: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
+    """TF Serving's JSON response -> ``{output name: array}`` (batch on axis 0).
+
+    Handles both ``{"predictions": [...]}`` (row) and ``{"outputs": ...}`` (columnar), including the bare
+    forms TF Serving uses when a signature has one output (then ``output_names[0]`` or ``"output"`` names it).
+    JSON numbers come back as float32 / int32 arrays.
+
+    Raises:
+        ServingError: the body is ``{"error": ...}``.
+    """
+    if "error" in body:
+        raise ServingError(str(body["error"]))
+    single = output_names[0] if output_names else "output"
+    if "predictions" in body:
+        preds = body["predictions"]
+        if preds and isinstance(preds[0], dict) and set(preds[0]) != {"b64"}:
+            return {k: _typed(np.asarray([_from_json(p[k]) for p in preds])) for k in preds[0]}
+        return {single: _typed(np.asarray([_from_json(p) for p in preds]))}
+    if "outputs" in body:
+        outs = body["outputs"]
+        if isinstance(outs, dict) and set(outs) != {"b64"}:
+            return {k: _typed(np.asarray(v)) for k, v in outs.items()}
+        return {single: _typed(np.asarray(outs))}
+    raise ServingError(f"unexpected response from the server: keys {sorted(body)}")
