@@ -142,16 +142,14 @@ def worker_config(config: Config, strategy) -> Config:
 
 
 def reload_model(model: keras.Model) -> keras.Model:
-    """``model`` saved and loaded again (inside the current strategy scope: its variables are created
-    there)."""
+    """``model`` saved and loaded again, as the same class (inside the current strategy scope: its variables
+    are created there). Its class is registered with Keras, since ``model`` exists; no optimizer state."""
     import tempfile
-
-    from hrcam.highres import load_model
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.keras"
         model.save(path)
-        return load_model(path)
+        return keras.saving.load_model(path, compile=False)
 
 
 def load_history(paths: RunPaths, stage: str) -> dict[str, list[float]]:
