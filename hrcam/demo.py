@@ -109,7 +109,7 @@ def run_demo(config, out: Path, num_overlays: int = 8, export: bool = True, verb
     paths["CAM grid"] = str(save_figure(grid, out / "cams.png"))
 
     _step("refinement pipeline on one test image")
-    from hrcam.plotting import plot_pipeline
+    from hrcam.highres.refine.figure import plot_pipeline
 
     confidence = np.where(probs.argmax(1) == labels, probs.max(1), -1.0)
     best = int(np.argmax(confidence))  # the most confident correct prediction: a readable figure

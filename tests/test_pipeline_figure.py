@@ -1,4 +1,4 @@
-"""hrcam.plotting.pipeline_figure: the step-by-step figure is drawn from the pipeline's dict."""
+"""hrcam.highres.refine.figure: the step-by-step figure is drawn from the pipeline's dict."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from matplotlib.figure import Figure
 from scipy import ndimage
 
 import hrcam.highres.refine as pp
-from hrcam.plotting.pipeline_figure import PANELS
-from hrcam.plotting.pipeline_figure import plot_pipeline as pipeline_figure
+import hrcam.highres.refine.figure as figure_module
+from hrcam.highres.refine.figure import PANELS
+from hrcam.highres.refine.figure import plot_pipeline as pipeline_figure
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def test_figure_has_every_step_and_runs_the_pipeline_once(scene, monkeypatch):
         calls.append(k)
         return real(*a, **k)
 
-    monkeypatch.setattr(pp, "pipeline", counting)
+    monkeypatch.setattr(figure_module, "run_pipeline", counting)
     fig = pipeline_figure(*scene, roi_percentile=80)
     assert calls == [{"roi_percentile": 80}]
     assert isinstance(fig, Figure)
@@ -79,8 +80,8 @@ def test_bad_arguments(scene):
 
 
 def test_the_figure_no_longer_shares_the_pipeline_computations_name():
+    import hrcam.highres.refine.figure as module
     import hrcam.plotting
-    import hrcam.plotting.pipeline_figure as module
 
     assert not hasattr(module, "pipeline") and not hasattr(hrcam.plotting, "pipeline")
-    assert hrcam.plotting.plot_pipeline is pipeline_figure
+    assert module.plot_pipeline is pipeline_figure

@@ -5,7 +5,9 @@
   filling);
 * :mod:`hrcam.highres.refine.core`: :func:`pipeline`, every step for one image or a batch (the step
   semantics and the original's bugs fixed are in that module's docstring);
-* :mod:`hrcam.highres.refine.parallel`: :func:`refine`, the pipeline over a batch in worker processes.
+* :mod:`hrcam.highres.refine.parallel`: :func:`refine`, the pipeline over a batch in worker processes;
+* :mod:`hrcam.highres.refine.figure`: :func:`~hrcam.highres.refine.figure.plot_pipeline`, the step-by-step
+  figure (matplotlib; not imported by this package).
 
 NumPy / OpenCV / SimpleITK only: importing this package never imports TensorFlow, and nothing runs at import.
 ``hrcam.postprocessing`` re-exports these names (the original HR-CAM code's module name).

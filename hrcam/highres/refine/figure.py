@@ -16,6 +16,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import ConnectionPatch
 
 from hrcam.arrays import to_array
+from hrcam.highres.refine.core import pipeline as run_pipeline
+from hrcam.highres.refine.params import STEP_KEYS
 
 __all__ = ["plot_pipeline", "PANELS"]
 
@@ -87,16 +89,12 @@ def plot_pipeline(
         A ``matplotlib.figure.Figure`` with 12 axes titled as :data:`PANELS`.
     """
     if steps is None:
-        from hrcam.highres.refine import pipeline as run_pipeline
-
         steps = run_pipeline(img, low, high, **params)
     elif params:
         raise ValueError(
             f"pipeline parameters {sorted(params)} are only used when `steps` is None; "
             "`steps` was already computed with its own parameters"
         )
-    from hrcam.highres.refine import STEP_KEYS
-
     missing = set(STEP_KEYS) - {"edges"} - set(steps)  # every step the panels draw
     if missing:
         raise ValueError(
