@@ -23,6 +23,8 @@ import tensorflow as tf
 
 from hrcam import ops
 from hrcam.casm.resnet import RESNET_STAGES
+from hrcam.highres.layers import LAYERS
+from hrcam.saliency._keras_compat import keras_history
 
 __all__ = ["StopGradient", "CasmDecoder", "CasmMasker", "feature_preset", "load_masker"]
 
@@ -137,8 +139,8 @@ def feature_preset(classifier: keras.Model) -> tuple[list[str], str, bool]:
     names = {layer.name for layer in model.layers}
     dense = config_of(model)
     if dense is not None:
-        last = model.get_layer("conv_aux").input._keras_history.operation.name  # the CAM-level block
-        return [f"tr{i}_pool" for i in range(dense.num_blocks - 1)] + [last], "logits", False
+        last = keras_history(model.get_layer(LAYERS.cam_features).input)[0].name  # the CAM-level block
+        return [f"tr{i}_pool" for i in range(dense.num_blocks - 1)] + [last], LAYERS.logits, False
     if set(RESNET_STAGES) <= names and "fc" in names:
         return list(RESNET_STAGES), "fc", True
     raise ValueError(

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from hrcam.highres.layers import LAYERS
+
 __all__ = ["RESNET_STAGES", "build_resnet"]
 
 RESNET_STAGES = ("maxpool", "layer1", "layer2", "layer3", "layer4")
@@ -71,7 +73,7 @@ def build_resnet(
     if len(blocks) != 4 or len(widths) != 4 or min(blocks) < 1 or min(widths) < 1:
         raise ValueError(f"`blocks` and `widths` must be 4 positive ints each, got {blocks!r}, {widths!r}")
     inputs = keras.Input(shape=tuple(input_shape), name="images")
-    x = layers.Rescaling(2.0, offset=-1.0, name="preprocess")(inputs)
+    x = layers.Rescaling(2.0, offset=-1.0, name=LAYERS.preprocess)(inputs)
     x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
     x = layers.ReLU(name="relu")(_bn("bn1")(_conv(stem, 7, 2, "conv1")(x)))
     x = layers.ZeroPadding2D(1, name="maxpool_pad")(x)
@@ -82,5 +84,5 @@ def build_resnet(
             x = _block(x, w, stride, bottleneck, f"layer{i}_{j}", f"layer{i}" if j == n - 1 else None)
     x = layers.GlobalAveragePooling2D(name="avgpool")(x)
     logits = layers.Dense(num_classes, name="fc")(x)
-    probs = layers.Softmax(name="probabilities", dtype="float32")(logits)
+    probs = layers.Softmax(name=LAYERS.probabilities, dtype="float32")(logits)
     return keras.Model(inputs, probs, name=name)

@@ -30,6 +30,7 @@ import keras
 import tensorflow as tf
 
 from hrcam.casm.masker import CasmMasker
+from hrcam.saliency._keras_compat import make_step_function
 
 __all__ = ["CasmTrainer", "masker_losses"]
 
@@ -147,14 +148,16 @@ class CasmTrainer(keras.Model):
     def make_train_function(self, force: bool = False):
         """With a pool: one traced step per choice (current classifier / snapshot), picked per batch from
         ``use_history`` (set by the pool callback before the batch); without a pool: Keras' own."""
-        if self.confuser is None or not hasattr(self, "_make_function"):
+        if self.confuser is None:
             return super().make_train_function(force)
         if self.train_function is not None and not force:
             return self.train_function
         steps = {
-            flag: self._make_function(functools.partial(self._train_step, history=flag))
+            flag: make_step_function(self, functools.partial(self._train_step, history=flag))
             for flag in (False, True)
         }
+        if steps[False] is None:  # a Keras without the private step wrapper: Keras' own step
+            return super().make_train_function(force)
 
         def train_function(iterator):
             return steps[bool(int(keras.ops.convert_to_numpy(self.use_history)))](iterator)

@@ -54,7 +54,7 @@ def _backbone(architecture: str, inputs, weights: str | None, densenet: DenseNet
         return features
     builder = keras.applications.VGG16 if architecture == "vgg16" else keras.applications.ResNet50
     mode = "torch" if weights is None else "caffe"  # keras.applications' ImageNet weights expect caffe input
-    x = PixelPreprocessing(mode, name="preprocess")(inputs)
+    x = PixelPreprocessing(mode, name=LAYERS.preprocess)(inputs)
     base = builder(include_top=False, weights=weights, input_shape=tuple(inputs.shape[1:]))
     if weights is not None:
         base.trainable = False  # the original freezes the pretrained backbone and trains the head

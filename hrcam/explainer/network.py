@@ -29,6 +29,7 @@ import tensorflow as tf
 from keras import layers
 
 from hrcam.explainer.classifier import FEATURES_LAYER
+from hrcam.highres.layers import LAYERS
 from hrcam.highres.preprocessing import PixelPreprocessing
 
 __all__ = [
@@ -201,7 +202,7 @@ def _feature_extractor(
     base = keras.applications.ResNet50(include_top=False, weights=weights, input_shape=tuple(input_shape))
     base = dilate_backbone(base, output_stride)
     inputs = keras.Input(shape=tuple(input_shape), name="images")
-    x = PixelPreprocessing("torch" if weights is None else "caffe", name="preprocess")(inputs)
+    x = PixelPreprocessing("torch" if weights is None else "caffe", name=LAYERS.preprocess)(inputs)
     return keras.Model(inputs, _with_low_level(base, decoder_stride)(x), name="dilated_resnet50")
 
 

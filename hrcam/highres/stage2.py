@@ -22,16 +22,11 @@ Objectives (``FullModel.objective``):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import keras
 import tensorflow as tf
 
 from hrcam.highres.compiling import make_optimizer
 from hrcam.highres.layers import LAYERS, high_res_layer
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hrcam.highres.full import FullModel
 
 __all__ = [
     "DistilLoss",
@@ -106,7 +101,7 @@ class DistilLoss(keras.layers.Layer):
 
 
 def build_stage2_model(
-    fm: FullModel,
+    fm: keras.Model,
     reconstruction_weight: float = DISTIL_RECONSTRUCTION_WEIGHT,
     edge_weight: float = DISTIL_EDGE_WEIGHT,
 ) -> keras.Model:
@@ -153,7 +148,7 @@ def stage2_dataset(
 
 
 def compile_stage2(
-    fm: FullModel, optimizer: str = "adadelta", learning_rate: float = 1.0, align_weight: float = 1.0
+    fm: keras.Model, optimizer: str = "adadelta", learning_rate: float = 1.0, align_weight: float = 1.0
 ) -> keras.Model:
     """Freeze the classifier, build the stage-2 view and compile it."""
     if align_weight < 0:
@@ -173,7 +168,7 @@ def compile_stage2(
 
 
 def fit_full_model(
-    fm: FullModel,
+    fm: keras.Model,
     train_data,
     validation_data=None,
     epochs: int = 1,

@@ -1,9 +1,10 @@
-"""Every private Keras attribute the saliency graph runner reads, in one place.
+"""Every private Keras attribute hrcam reads, in one place (the test suite checks no other file does).
 
-The runner executes a Functional model node by node (as ``Functional.call`` does), which needs parts of Keras
-that are not public API. They are read only through the functions below, so a Keras release that renames one
-fails here with a message naming the attribute and the installed Keras version, instead of an
-``AttributeError`` deep inside a traced function. :func:`missing_attributes` lists what is absent (the test
+The saliency graph runner executes a Functional model node by node (as ``Functional.call`` does), which
+needs parts of Keras that are not public API; CASM's trainer wraps its own train steps as Keras does. They
+are read only through the functions below, so a Keras release that renames one fails here with a message
+naming the attribute and the installed Keras version, instead of an ``AttributeError`` deep inside a traced
+function. :func:`missing_attributes` lists what is absent (the test
 suite checks it is empty on the installed Keras).
 
 Attributes used (Keras 3.x):
@@ -14,7 +15,10 @@ Attributes used (Keras 3.x):
 * ``KerasTensor._keras_history`` (``operation``, ``node_index``, ``tensor_index``);
 * ``Operation._inbound_nodes``;
 * ``Layer._call_context_args`` / ``Layer._call_has_training_arg`` (whether ``call`` takes ``training``);
-* ``Node.operation``, ``Node.is_input``, ``Node.input_tensors``, ``Node.outputs``, ``Node.arguments.fill_in``.
+* ``Node.operation``, ``Node.is_input``, ``Node.input_tensors``, ``Node.outputs``, ``Node.arguments.fill_in``;
+* optional (callers fall back when absent): ``Trainer._make_function`` (a train step wrapped as
+  ``make_train_function`` wraps ``train_step``), ``Layer._flatten_layers`` (every nested layer, also those
+  held outside ``layers``).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ __all__ = [
     "standardize_inputs",
     "takes_training_arg",
     "fill_in_arguments",
+    "make_step_function",
+    "flatten_layers",
 ]
 
 
@@ -153,3 +159,17 @@ def fill_in_arguments(node: Any, values: dict[int, Any]) -> tuple[list[Any], dic
     except AttributeError:
         raise _fail("Node.arguments.fill_in") from None
     return list(args), dict(kwargs)
+
+
+def make_step_function(model: Any, step: Any) -> Any | None:
+    """``step`` wrapped as Keras' TensorFlow trainer wraps ``train_step`` (``tf.function``, distribution,
+    ``steps_per_execution``), or ``None`` when the installed Keras has no ``Trainer._make_function``."""
+    make = getattr(model, "_make_function", None)
+    return None if make is None else make(step)
+
+
+def flatten_layers(model: Any) -> list[Any] | None:
+    """Every layer nested in ``model`` (``Layer._flatten_layers``, which also finds layers a custom layer
+    holds outside ``layers``), or ``None`` when the installed Keras has no such method."""
+    flatten = getattr(model, "_flatten_layers", None)
+    return None if flatten is None else list(flatten(include_self=False, recursive=True))
