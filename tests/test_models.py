@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from hrcam.highres import classifier_of
 from hrcam.highres.stage2 import fit_full_model
 from hrcam.models import DenseNetFCNConfig, FullModel, HalfModel, check_weights
 
@@ -225,3 +226,20 @@ def test_keras_applications_backbone_and_preprocessing(tmp_path, images):
         PixelPreprocessing("bgr")
     with pytest.raises(ValueError, match="not a keras.applications model"):
         HalfModel(num_classes=4, input_shape=(32, 32, 3), backbone="resnet9000")
+
+
+def test_classifier_of_gives_the_plain_single_output_classifier(half, images):
+    fm = FullModel(half)
+    assert classifier_of(half) is half.model
+    assert classifier_of(fm) is fm.half_model.model is classifier_of(fm)  # built once, shared layers
+    assert classifier_of(half.model) is half.model
+    old_full = classifier_of(fm.model)  # a dict-output graph (a FullModel file of an earlier release)
+    assert old_full.output.shape[-1] == 5 and old_full.get_layer("logits") is fm.get_layer("logits")
+    probs = half.predict_proba(images)
+    for clf in (classifier_of(half), classifier_of(fm), old_full):
+        np.testing.assert_allclose(clf(images, training=False).numpy(), probs, atol=1e-5)
+    with pytest.raises(TypeError, match="keras.Model"):
+        classifier_of("model.keras")
+    inp = keras.Input((4,))
+    with pytest.raises(ValueError, match="probabilities"):
+        classifier_of(keras.Model(inp, {"a": keras.layers.Dense(2)(inp), "b": keras.layers.Dense(3)(inp)}))

@@ -31,6 +31,47 @@ def test_resize_maps_2d_matches_tf_image_and_3d_is_separable():
     np.testing.assert_allclose(up[:, 3], ops.resize_maps(vol[:, 0], (10, 12)).numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_resize_maps_takes_a_size_tensor_and_skips_maps_at_that_size():
+    m = np.random.default_rng(1).random((2, 5, 4)).astype(np.float32)
+    ref = ops.resize_maps(m, (10, 8)).numpy()
+    np.testing.assert_array_equal(ops.resize_maps(m, tf.constant([10, 8])).numpy(), ref)
+    t = tf.constant(m)
+    assert ops.resize_maps(t, (5, 4)) is t  # at the same size bilinear is the identity: no op
+
+    spec = [tf.TensorSpec([None, None, None], tf.float32), tf.TensorSpec([2], tf.int32)]
+
+    @tf.function(input_signature=spec)
+    def dynamic(maps, size):  # sizes known only when the graph runs: a tf.cond
+        return ops.resize_maps(maps, size)
+
+    np.testing.assert_allclose(dynamic(m, tf.constant([10, 8])).numpy(), ref, rtol=1e-6)
+    np.testing.assert_array_equal(dynamic(m, tf.constant([5, 4])).numpy(), m)
+    with pytest.raises(ValueError, match=r"\(2,\)"):
+        ops.resize_maps(m, tf.constant([2, 10, 8]))
+
+
+def test_resize_images_known_answers():
+    ramp = np.tile(np.arange(8, dtype=np.float32), (8, 1))[None, :, :, None].repeat(3, -1)  # value = column
+    out = ops.resize_images(ramp, (4, 4)).numpy()
+    # antialiased bilinear: output column j is a triangle-weighted mean of columns 2j - 1 .. 2j + 2 (centre at
+    # column 2j + 0.5, half-pixel centres); away from the borders a ramp stays a ramp: 2.5 and 4.5
+    np.testing.assert_allclose(out[0, :, 1:3, 0], [[2.5, 4.5]] * 4, atol=1e-5)
+    np.testing.assert_allclose(out, tf.image.resize(ramp, (4, 4), antialias=True).numpy(), atol=1e-6)
+    np.testing.assert_allclose(ops.resize_images(np.full((1, 6, 9, 3), 0.25, np.float32), (3, 3)), 0.25, 1e-6)
+    same = ops.resize_images(ramp, (8, 8))
+    assert same.dtype == tf.float32 and np.array_equal(same.numpy(), ramp)
+    pixels = ops.resize_images(np.full((5, 7, 3), 200, np.uint8), (5, 7))  # one image; uint8 -> float32
+    assert pixels.dtype == tf.float32 and float(pixels[0, 0, 0]) == 200.0
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    def to_model(x):
+        return ops.resize_images(x, (4, 4))
+
+    assert to_model.get_concrete_function().structured_outputs.shape.as_list() == [None, 4, 4, 3]
+    np.testing.assert_allclose(to_model(ramp).numpy(), out, atol=1e-6)
+    np.testing.assert_array_equal(to_model(ramp[:, :4, :4]).numpy(), ramp[:, :4, :4])
+
+
 def _resolve(targets, scores):
     """The two-step target resolution: arrays.resolve_targets (boundary) + ops.select_classes (graph)."""
     classes, multi = arrays.resolve_targets(targets, scores.shape[0], scores.shape[-1])

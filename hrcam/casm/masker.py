@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from hrcam import ops
 from hrcam.casm.resnet import RESNET_STAGES
+from hrcam.highres.base import classifier_of
 from hrcam.highres.layers import LAYERS
 from hrcam.saliency._keras_compat import keras_history
 
@@ -126,16 +127,12 @@ class CasmDecoder(keras.layers.Layer):
         }
 
 
-def _plain(classifier: keras.Model) -> keras.Model:
-    return getattr(classifier, "model", classifier) if hasattr(classifier, "cam_model") else classifier
-
-
 def feature_preset(classifier: keras.Model) -> tuple[list[str], str, bool]:
     """``(features, logits_layer, passthrough_first)`` for hrcam's DenseNet-FCN or a torchvision-layout
     ResNet (:mod:`hrcam.casm.resnet`); ValueError for other models (name their stage layers instead)."""
     from hrcam.highres.densenet_fcn import config_of
 
-    model = _plain(classifier)
+    model = classifier_of(classifier)
     names = {layer.name for layer in model.layers}
     dense = config_of(model)
     if dense is not None:
@@ -186,7 +183,7 @@ class CasmMasker(keras.Model):
                 raise TypeError("CasmMasker needs a `classifier` (a keras.Model)")
             if not isinstance(classifier, keras.Model):
                 raise TypeError(f"`classifier` must be a keras.Model, got {type(classifier).__name__}")
-            base = _plain(classifier)
+            base = classifier_of(classifier)
             if features is None or logits_layer is None or passthrough_first is None:
                 pf, pl, pp = feature_preset(base)
                 features = pf if features is None else features

@@ -42,8 +42,7 @@ def protocol_data(
     limit: int | None = None,
 ):
     """:class:`hrcam.evaluation.scoring.ScoringData` loaded with the original protocol (module docstring)."""
-    import tensorflow as tf
-
+    from hrcam import ops
     from hrcam.arrays import boxes_to_masks, inclusive_to_boxes
     from hrcam.data.bbox import read_voc_xml
     from hrcam.data.folder import FolderDataset
@@ -64,7 +63,7 @@ def protocol_data(
         img = decode_image_file(f)
         h, w = (int(d) for d in img.shape[:2])
         s = resize / min(h, w)
-        img = tf.image.resize(img, (int(round(h * s)), int(round(w * s))), antialias=True)
+        img = ops.resize_images(img, (int(round(h * s)), int(round(w * s))))
         top, left, _ = _crop_geometry((h, w), resize, size)
         img = img[top : top + size, left : left + size]
         images.append(np.clip(np.round(img.numpy()), 0, 255).astype(np.uint8))

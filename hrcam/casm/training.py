@@ -108,10 +108,10 @@ def build_classifier(config: CasmConfig, num_classes: int) -> keras.Model:
     size = config.data.image_size
     c = config.classifier
     if c.path:
-        from hrcam.highres import load_model
+        from hrcam.highres.base import classifier_of
+        from hrcam.highres.loading import load_model
 
-        model = load_model(c.path)
-        model = getattr(model, "model", model) if hasattr(model, "cam_model") else model
+        model = classifier_of(load_model(c.path))
         if tuple(model.inputs[0].shape[1:3]) != (size, size):
             raise ValueError(
                 f"classifier.path {c.path!r} takes {tuple(model.inputs[0].shape[1:3])} images, "

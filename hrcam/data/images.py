@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from hrcam import ops
 from hrcam.arrays import as_size
 
 __all__ = ["decode_image_file", "decode_image_bytes", "check_images_readable", "load_image_files"]
@@ -42,16 +43,8 @@ def decode_image_bytes(data: tf.Tensor | bytes, image_size: Any = None) -> tf.Te
     img = tf.ensure_shape(img, [None, None, 3])
     if image_size is None:
         return img
-    h, w = as_size(image_size, "image_size")
-
-    def resize() -> tf.Tensor:
-        out = tf.image.resize(img, (h, w), method="bilinear", antialias=True)
-        return tf.cast(tf.clip_by_value(tf.round(out), 0.0, 255.0), tf.uint8)
-
-    shape = tf.shape(img)
-    same = tf.logical_and(tf.equal(shape[0], h), tf.equal(shape[1], w))
-    out = tf.cond(same, lambda: tf.reshape(img, (h, w, 3)), resize)
-    return tf.ensure_shape(out, (h, w, 3))
+    out = ops.resize_images(img, as_size(image_size, "image_size"))  # float32, unchanged at that size
+    return tf.cast(tf.clip_by_value(tf.round(out), 0.0, 255.0), tf.uint8)
 
 
 def _sniff(path: str) -> str | None:

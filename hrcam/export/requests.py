@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from hrcam import ops
 from hrcam.arrays import FLOAT_RANGE_TOLERANCE
 
 __all__ = [
@@ -173,11 +174,6 @@ def check_class_index(class_index: tf.Tensor, batch: tf.Tensor, num_classes: int
 
 
 def resize_maps_to(maps: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
-    """(B, h, w) -> (B, H, W) bilinear (half-pixel centres, as ``hrcam.ops.resize_maps``), skipped when the
-    size already matches; ``size`` is a (2,) int32 tensor."""
-    same = tf.reduce_all(tf.equal(tf.shape(maps)[1:3], size))
-    return tf.cond(
-        same,
-        lambda: tf.identity(maps),
-        lambda: tf.image.resize(maps[..., None], size, method="bilinear")[..., 0],
-    )
+    """(B, h, w) -> (B, H, W): :func:`hrcam.ops.resize_maps` with a (2,) int32 ``size`` tensor (bilinear,
+    half-pixel centres; skipped when the size already matches)."""
+    return ops.resize_maps(maps, size)

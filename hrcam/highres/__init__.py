@@ -19,6 +19,7 @@ _LAZY = {  # name -> module; imported on first use
     "OBJECTIVES": "full",
     "FullModel": "full",
     "check_weights": "full",
+    "classifier_of": "base",
     "HalfModel": "half",
     "LAYERS": "layers",
     "load_model": "loading",

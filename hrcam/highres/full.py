@@ -317,10 +317,7 @@ class FullModel(CamModelBase, keras.Model):
             classes = self._select(probs, classes)
             high_cam = ops.class_activation_maps(high, kernel, classes)
         if images.shape[1] != high_cam.shape[2] or images.shape[2] != high_cam.shape[3]:
-            b_k = tf.shape(high_cam)[:2]
-            flat = tf.reshape(high_cam, tf.concat([[-1], tf.shape(high_cam)[2:]], 0))[..., None]
-            flat = tf.image.resize(flat, size, method="bilinear")[..., 0]
-            high_cam = tf.reshape(flat, tf.concat([b_k, size], 0))
+            high_cam = ops.resize_maps(high_cam, size)
         return {
             "probabilities": probs,
             "classes": classes,

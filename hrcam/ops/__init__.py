@@ -1,5 +1,7 @@
-"""TensorFlow layer on top of :mod:`hrcam.arrays`: image conversion, map normalisation and resizing, class
-selection in the graph, CAMs.
+"""TensorFlow layer on top of :mod:`hrcam.arrays`: image conversion, map normalisation and resizing, image
+resizing to a model's input size, class selection in the graph, CAMs. Each is written once here; the NumPy
+twins of :func:`normalize_maps` and :func:`resize_maps` are :func:`hrcam.arrays.minmax` and
+:func:`hrcam.arrays.resize_maps`.
 
 The checks and their messages are :mod:`hrcam.arrays`' (NumPy-only, also used by worker processes and the
 NumPy evaluation code); this module adds what needs TensorFlow. Conventions (``DESIGN.md``):
@@ -24,6 +26,7 @@ __all__ = [
     "check_images",
     "normalize_maps",
     "resize_maps",
+    "resize_images",
     "select_classes",
     "class_activation_maps",
     "to_numpy",
@@ -58,17 +61,35 @@ def normalize_maps(maps: tf.Tensor, batch_dims: int = 1) -> tf.Tensor:
     return tf.math.divide_no_nan(maps - lo, hi - lo)
 
 
-def resize_maps(maps: tf.Tensor, size: Sequence[int], method: str = "bilinear") -> tf.Tensor:
+def resize_maps(maps: tf.Tensor, size: Sequence[int] | tf.Tensor, method: str = "bilinear") -> tf.Tensor:
     """Resize maps (N, h, w) -> (N, H, W), or volumes (N, d, h, w) -> (N, D, H, W).
 
     Half-pixel-centre interpolation (``tf.image.resize``), which matches PIL's bilinear upsampling used
-    by the original HR-CAM code. Extra leading axes are allowed: (B, k, h, w) -> (B, k, H, W).
+    by the original HR-CAM code, no antialiasing (:func:`hrcam.arrays.resize_maps` is the NumPy twin). Extra
+    leading axes are allowed: (B, k, h, w) -> (B, k, H, W). ``size`` is (H, W) / (D, H, W) ints, or a (2,)
+    int tensor (H, W) known only when the graph runs (e.g. ``tf.shape(images)[1:3]``); maps already at that
+    size come back unchanged (at the same size bilinear resizing is the identity).
     """
     maps = tf.convert_to_tensor(maps, tf.float32)
+    if isinstance(size, (tf.Tensor, tf.Variable)):
+        size = tf.cast(size, tf.int32)
+        if size.shape != (2,):
+            raise ValueError(f"a tensor `size` must be (2,) (H, W), got shape {size.shape}")
+        known = tf.get_static_value(size)  # e.g. tf.shape of a tensor whose shape is known while tracing
+        if known is None:
+            same = tf.reduce_all(tf.equal(tf.shape(maps)[-2:], size))
+            return tf.cond(same, lambda: tf.identity(maps), lambda: _resize_flat(maps, size, 2, method))
+        size = known
     size = [int(s) for s in size]
     n_spatial = len(size)
     if n_spatial not in (2, 3):
         raise ValueError(f"`size` must have 2 (H, W) or 3 (D, H, W) entries, got {size}")
+    if maps.shape[-n_spatial:] == tuple(size):
+        return maps
+    return _resize_flat(maps, size, n_spatial, method)
+
+
+def _resize_flat(maps: tf.Tensor, size: Any, n_spatial: int, method: str) -> tf.Tensor:
     shape = tf.shape(maps)
     lead = shape[: maps.shape.rank - n_spatial]
     flat = tf.reshape(maps, tf.concat([[-1], shape[maps.shape.rank - n_spatial :]], 0))
@@ -82,6 +103,28 @@ def resize_maps(maps: tf.Tensor, size: Sequence[int], method: str = "bilinear") 
         out = tf.image.resize(hw, [size[0], size[1] * size[2]], method=method)
         out = tf.reshape(out, [n, size[0], size[1], size[2]])
     return tf.reshape(out, tf.concat([lead, size], 0))
+
+
+def resize_images(images: tf.Tensor, size: Sequence[int]) -> tf.Tensor:
+    """Resize images to a model's input size: (B, H, W, C) or (H, W, C) -> (..., h, w, C) float32.
+
+    Bilinear with antialiasing (a shrink averages, as PIL's), half-pixel centres; images already at
+    ``size`` come back unchanged (float32). The size check is static when H and W are known while tracing,
+    else a ``tf.cond`` in the graph; the result always has the static shape (..., h, w, C).
+    """
+    images = tf.convert_to_tensor(images)
+    if images.dtype != tf.float32:
+        images = tf.cast(images, tf.float32)
+    h, w = (int(s) for s in size)
+    have = images.shape[-3:-1]
+    if have == (h, w):
+        return images
+    resize = lambda: tf.image.resize(images, (h, w), method="bilinear", antialias=True)  # noqa: E731
+    if have[0] is not None and have[1] is not None:
+        return resize()
+    same = tf.reduce_all(tf.equal(tf.shape(images)[-3:-1], [h, w]))
+    out = tf.cond(same, lambda: tf.identity(images), resize)
+    return tf.ensure_shape(out, images.shape[:-3].concatenate([h, w]).concatenate(images.shape[-1:]))
 
 
 def select_classes(probabilities: tf.Tensor, classes: tf.Tensor | None) -> tf.Tensor:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from hrcam.arrays import minmax, resize_maps
 from hrcam.io import atomic_path
 
 __all__ = ["overlay", "saliency_plot", "save_overlays", "montage_slices", "unique_stems", "write_overlays"]
@@ -40,25 +41,12 @@ def _numpy(x: Any) -> Any:
     return x.numpy() if hasattr(x, "numpy") else x
 
 
-def _resize(m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear (half-pixel centres) resize of a 2-D map, in NumPy (no TensorFlow needed)."""
-    if m.shape == tuple(shape):
-        return m
-    from scipy import ndimage
-
-    # Half-pixel-centre bilinear sampling, the convention of tf.image.resize and PIL.
-    rows = (np.arange(shape[0]) + 0.5) * m.shape[0] / shape[0] - 0.5
-    cols = (np.arange(shape[1]) + 0.5) * m.shape[1] / shape[1] - 0.5
-    rr, cc = np.meshgrid(rows, cols, indexing="ij")
-    return ndimage.map_coordinates(m, [rr, cc], order=1, mode="nearest").astype(np.float32)
-
-
-def _normalize(m: np.ndarray) -> np.ndarray:
+def _in_unit_range(m: np.ndarray) -> np.ndarray:
+    """Non-finite values -> 0; a map already in [0, 1] as it is, else min-max scaled (constant -> 0)."""
     m = np.nan_to_num(m.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    lo, hi = float(m.min()), float(m.max())
-    if lo >= 0.0 and hi <= 1.0:
+    if m.min() >= 0.0 and m.max() <= 1.0:
         return m
-    return (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
+    return minmax(m[None])[0]
 
 
 def overlay(image: Any, map: Any, alpha: float = 0.5, cmap: str = "jet") -> np.ndarray:  # noqa: A002
@@ -82,7 +70,9 @@ def overlay(image: Any, map: Any, alpha: float = 0.5, cmap: str = "jet") -> np.n
         m = m[..., 0]
     if m.ndim != 2:
         raise ValueError(f"`map` must be 2-D (h, w), got shape {m.shape}")
-    m = _resize(_normalize(m), img.shape[:2])
+    m = _in_unit_range(m)
+    if m.shape != img.shape[:2]:
+        m = resize_maps(m, img.shape[:2])  # bilinear, half-pixel centres
     from matplotlib import colormaps
 
     heat = colormaps[cmap](np.clip(m, 0.0, 1.0))[..., :3].astype(np.float32)

@@ -7,6 +7,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from hrcam.ops import resize_maps
 from hrcam.saliency.base import SaliencyMethod
 from hrcam.saliency.checks import check_positive_int
 
@@ -23,7 +24,7 @@ def rise_masks(n: int, size: tuple[int, int], cells: int, p: float, seed: tf.Ten
     ch, cw = -(-h // cells), -(-w // cells)
     s_grid, s_dy, s_dx = tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3))
     grid = tf.cast(tf.random.stateless_uniform([n, cells, cells, 1], s_grid) < p, tf.float32)
-    up = tf.image.resize(grid, [(cells + 1) * ch, (cells + 1) * cw], method="bilinear")[..., 0]
+    up = resize_maps(grid[..., 0], [(cells + 1) * ch, (cells + 1) * cw])
     dy = tf.random.stateless_uniform([n], s_dy, 0, ch, dtype=tf.int32)
     dx = tf.random.stateless_uniform([n], s_dx, 0, cw, dtype=tf.int32)
     rows = dy[:, None] + tf.range(h)[None]
