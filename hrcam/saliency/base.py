@@ -141,7 +141,7 @@ class SaliencyMethod:
         if self.needs_graph:
             require_guided_graph(model, self.name)
         self._runner = GraphRunner(model)
-        self._fns: dict[tuple, Any] = {}
+        self.compiled_fns = {"predict": tf.function(lambda xb: self._forward(xb).preds, autograph=False)}
         self._capture_refs: dict[str, LayerRef] = {}
         self._capture_state: CaptureState | None = None
         unknown = sorted(set(options) - set(self.options))

@@ -1,6 +1,7 @@
 """The NumPy front door's batching: check, resolve targets, run one compiled ``compute`` per chunk.
 
-One ``tf.function`` per (input shape, k, squeeze) is cached on the method (``method._fns``).
+One ``tf.function`` per (input shape, k, squeeze) is cached on the method (``method.compiled_fns``, which
+also holds its compiled forward pass, ``"predict"``).
 """
 
 from __future__ import annotations
@@ -38,9 +39,7 @@ def run_batched(method: Any, x: Any, target_class: Any) -> tuple[tf.Tensor, tf.T
 def predict_batched(method: Any, x: Any) -> tf.Tensor:
     """(B, C) float32 model outputs of the method's model for checked ``x``, ``batch_size`` images a call."""
     x = method.check_input(x)
-    fn = method._fns.get("predict")
-    if fn is None:
-        fn = method._fns["predict"] = tf.function(lambda xb: method._forward(xb).preds, autograph=False)
+    fn = method.compiled_fns["predict"]
     step = method.batch_size
     outs = [fn(x[start : start + step]) for start in range(0, int(x.shape[0]), step)]
     return outs[0] if len(outs) == 1 else tf.concat(outs, 0)
@@ -55,9 +54,9 @@ def _base_seed(method: Any) -> int:
 
 def _compiled(method: Any, item_shape: tuple[int, ...], k: int, squeeze: bool = False) -> Any:
     key = (item_shape, k, squeeze)
-    fn = method._fns.get(key)
+    fn = method.compiled_fns.get(key)
     if fn is None and not method.traceable:  # eager: the source does NumPy work inside compute
-        fn = method._fns[key] = functools.partial(_batch, method, squeeze=squeeze)
+        fn = method.compiled_fns[key] = functools.partial(_batch, method, squeeze=squeeze)
     if fn is None:
         fn = tf.function(
             functools.partial(_batch, method, squeeze=squeeze),
@@ -68,7 +67,7 @@ def _compiled(method: Any, item_shape: tuple[int, ...], k: int, squeeze: bool = 
             ],
             autograph=False,
         )
-        method._fns[key] = fn
+        method.compiled_fns[key] = fn
     return fn
 
 
