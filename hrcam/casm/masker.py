@@ -23,8 +23,8 @@ import tensorflow as tf
 
 from hrcam import ops
 from hrcam.casm.resnet import RESNET_STAGES
-from hrcam.highres.base import classifier_of
 from hrcam.highres.layers import LAYERS
+from hrcam.highres.loading import classifier_of
 from hrcam.saliency._keras_compat import keras_history
 
 __all__ = ["StopGradient", "CasmDecoder", "CasmMasker", "feature_preset", "load_masker"]

@@ -108,8 +108,7 @@ def build_classifier(config: CasmConfig, num_classes: int) -> keras.Model:
     size = config.data.image_size
     c = config.classifier
     if c.path:
-        from hrcam.highres.base import classifier_of
-        from hrcam.highres.loading import load_model
+        from hrcam.highres.loading import classifier_of, load_model
 
         model = classifier_of(load_model(c.path))
         if tuple(model.inputs[0].shape[1:3]) != (size, size):

@@ -19,7 +19,7 @@ _LAZY = {  # name -> module; imported on first use
     "OBJECTIVES": "full",
     "FullModel": "full",
     "check_weights": "full",
-    "classifier_of": "base",
+    "classifier_of": "loading",
     "HalfModel": "half",
     "LAYERS": "layers",
     "load_model": "loading",

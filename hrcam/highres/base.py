@@ -18,7 +18,7 @@ from hrcam.highres.layers import LAYERS
 from hrcam.io import atomic_path
 from hrcam.ops import select_classes
 
-__all__ = ["CamModelBase", "classifier_of"]
+__all__ = ["CamModelBase"]
 
 
 def _guided_options(guided: Any) -> tuple:
@@ -270,35 +270,3 @@ class CamModelBase:
             f"{type(self).__name__}(num_classes={self.num_classes}, input_shape={self.input_shape}, "
             f"params={self.model.count_params():,})"
         )
-
-
-def classifier_of(model: Any) -> keras.Model:
-    """The plain single-output Keras classifier (images -> (B, C) scores) of ``model``.
-
-    A HalfModel gives its :attr:`~CamModelBase.model`; a FullModel its classifier's (``fm.half_model.model``,
-    built once, sharing the FullModel's layers); a ``keras.Model`` with one output itself, and one with a
-    dict output its ``probabilities`` entry (e.g. a FullModel file of an earlier release).
-
-    Raises:
-        TypeError: not a Keras model. ValueError: several outputs and none named ``probabilities``.
-    """
-    if isinstance(model, CamModelBase):
-        return getattr(model, "half_model", model).model
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"`model` must be a HalfModel, FullModel or keras.Model, got {type(model).__name__}")
-    try:
-        out = model.output
-    except (AttributeError, ValueError):  # e.g. a Sequential model never called: one output, nothing to pick
-        return model
-    if isinstance(out, dict):
-        if LAYERS.probabilities not in out:
-            raise ValueError(
-                f"`model` {model.name!r} has outputs {sorted(out)}; expected one (batch, classes) output "
-                f"or a {LAYERS.probabilities!r} entry"
-            )
-        return keras.Model(model.inputs, out[LAYERS.probabilities], name=f"{model.name}_classifier")
-    if isinstance(out, (list, tuple)) and len(out) != 1:
-        raise ValueError(
-            f"`model` {model.name!r} has {len(out)} outputs; expected one (batch, classes) output"
-        )
-    return model

@@ -16,9 +16,8 @@ Attributes used (Keras 3.x):
 * ``Operation._inbound_nodes``;
 * ``Layer._call_context_args`` / ``Layer._call_has_training_arg`` (whether ``call`` takes ``training``);
 * ``Node.operation``, ``Node.is_input``, ``Node.input_tensors``, ``Node.outputs``, ``Node.arguments.fill_in``;
-* optional (callers fall back when absent): ``Trainer._make_function`` (a train step wrapped as
-  ``make_train_function`` wraps ``train_step``), ``Layer._flatten_layers`` (every nested layer, also those
-  held outside ``layers``).
+* optional (the caller falls back when absent): ``Trainer._make_function`` (a train step wrapped as
+  ``make_train_function`` wraps ``train_step``).
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ __all__ = [
     "takes_training_arg",
     "fill_in_arguments",
     "make_step_function",
-    "flatten_layers",
 ]
 
 
@@ -166,10 +164,3 @@ def make_step_function(model: Any, step: Any) -> Any | None:
     ``steps_per_execution``), or ``None`` when the installed Keras has no ``Trainer._make_function``."""
     make = getattr(model, "_make_function", None)
     return None if make is None else make(step)
-
-
-def flatten_layers(model: Any) -> list[Any] | None:
-    """Every layer nested in ``model`` (``Layer._flatten_layers``, which also finds layers a custom layer
-    holds outside ``layers``), or ``None`` when the installed Keras has no such method."""
-    flatten = getattr(model, "_flatten_layers", None)
-    return None if flatten is None else list(flatten(include_self=False, recursive=True))

@@ -12,6 +12,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from hrcam.ops import normalize_maps
 from hrcam.saliency.base import SaliencyMethod
 
 __all__ = ["Center", "Constant", "center_prior"]
@@ -24,8 +25,7 @@ def center_prior(size: tuple[int, int], sigma: float = 0.25) -> tf.Tensor:
     y = (tf.range(h, dtype=tf.float32) + 0.5 - h / 2) / (h * sigma)
     x = (tf.range(w, dtype=tf.float32) + 0.5 - w / 2) / (w * sigma)
     g = tf.exp(-0.5 * (y[:, None] ** 2 + x[None, :] ** 2))
-    lo, hi = tf.reduce_min(g), tf.reduce_max(g)
-    return (g - lo) / tf.maximum(hi - lo, 1e-12)
+    return normalize_maps(g[None])[0]
 
 
 class _Baseline(SaliencyMethod):
