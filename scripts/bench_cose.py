@@ -40,9 +40,9 @@ def main() -> None:
     import numpy as np
 
     from hrcam.data.scenes import make_scenes
-    from hrcam.evaluation.cose import cose_table, deletion_insertion, method_source, transform_plan
-    from hrcam.evaluation.cose.sources import probability_fn
+    from hrcam.evaluation.cose import cose_table, deletion_insertion, transform_plan
     from hrcam.models import HalfModel, load_model
+    from hrcam.sources.cose import method_source, probability_fn
 
     if args.model:
         model = load_model(args.model)

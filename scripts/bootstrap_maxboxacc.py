@@ -47,7 +47,7 @@ def main() -> None:
     from hrcam.commands._common import load_hrcam_model
     from hrcam.commands.score import load_scoring_data
     from hrcam.evaluation.localisation import max_box_acc_v2
-    from hrcam.evaluation.scoring import method_maps
+    from hrcam.sources.scoring import method_maps
 
     start = time.time()
     model = load_hrcam_model(args.model)

@@ -3,7 +3,7 @@
     PYTHONPATH=$PWD .venv/bin/python scripts/cose_table.py --model runs/tiny-imagenet/half/best.keras \\
         --data ../shared/data/tiny-imagenet-10 --n 24 --out runs/cose/tiny
 
-Like ``hrcam evaluate saliency`` (same code: :func:`hrcam.evaluation.cose.report.evaluate_methods`), with the
+Like ``hrcam evaluate saliency`` (same code: :func:`hrcam.sources.cose.evaluate_methods`), with the
 method options the CLI does not expose: SmoothGrad with ``--smoothgrad-samples`` noise samples and Integrated
 Gradients with ``--ig-steps`` steps (fewer than their defaults, to fit a 2-core CPU), and ``--checkpoint``
 models as perturbations. Images: the first ``--n`` of an even spread over the validation split
@@ -44,9 +44,9 @@ def main() -> None:
     from pathlib import Path
 
     from hrcam.commands.evaluate_saliency import _load_data
-    from hrcam.evaluation.cose.report import evaluate_methods, format_rows, write_report
     from hrcam.evaluation.cose.sources import random_copy
     from hrcam.models import FullModel, HalfModel, load_model
+    from hrcam.sources.cose import evaluate_methods, format_rows, write_report
 
     model = load_model(args.model)
     hr = isinstance(model, (HalfModel, FullModel))

@@ -10,8 +10,8 @@ import pytest
 
 from hrcam.cli import main
 from hrcam.config import DenseNetFCNConfig
-from hrcam.evaluation.cose import method_source, random_copy
 from hrcam.models import FullModel, HalfModel
+from hrcam.sources.cose import method_source, random_copy
 
 TINY = DenseNetFCNConfig(num_blocks=2, layers_per_block=2, growth_rate=4, initial_filters=8, cam_channels=6)
 
@@ -37,7 +37,7 @@ def test_hrcam_sources_and_random_copy(model_files):
     with pytest.raises(ValueError, match="needs a FullModel"):
         method_source(hm, "hrcam")
     # one compiled pass per batch (no separate predict_proba), the same maps as `hrcam score`'s
-    from hrcam.evaluation.scoring import method_maps
+    from hrcam.sources.scoring import method_maps
 
     targets = np.argmax(probs, -1)
     np.testing.assert_allclose(high, method_maps("hrcam", fm, x, targets), atol=1e-6)
@@ -67,7 +67,7 @@ def test_hrcam_sources_and_random_copy(model_files):
 
 def test_hrcam_guided_source_on_half_and_full_model(model_files):
     _, _, hm, fm = model_files
-    from hrcam.evaluation.scoring import method_maps
+    from hrcam.sources.scoring import method_maps
 
     x = np.random.RandomState(1).rand(3, 32, 32, 3).astype(np.float32)
     src = method_source(hm, "hrcam_guided")
@@ -84,7 +84,7 @@ def test_hrcam_guided_source_on_half_and_full_model(model_files):
 
 
 def test_evaluate_methods_adds_bootstrap_intervals(model_files):
-    from hrcam.evaluation.cose.report import evaluate_methods
+    from hrcam.sources.cose import evaluate_methods
 
     _, _, hm, _ = model_files
     x = np.random.RandomState(2).rand(6, 32, 32, 3).astype(np.float32)

@@ -133,11 +133,12 @@ def test_distil_expansion_no_checkerboard_same_predictions_loss_decreases(half, 
 
 
 def test_multilayer_cam_fuses_by_max(half, images):
-    from hrcam.saliency.multilayer_cam import default_layers
+    from hrcam import sources
+    from hrcam.highres.densenet_fcn import multilayer_layers
 
-    layers = default_layers(half.model)
+    layers = multilayer_layers(half.model)
     assert layers == ["dense2_1_concat", "dense1_1_concat", "dense0_1_concat"]
-    _, fused = saliency(half.model, method="MultiLayerCAM")(images, target_class=1)
+    _, fused = sources.get("multilayer_cam", half)(images, target_class=1)  # the registry fills in the layers
     singles = [saliency(half.model, method="LayerCAM", layer=n)(images, target_class=1)[1] for n in layers]
     expected = np.max(singles, axis=0)  # each single map is min-max normalised; the fusion is again
     lo, hi = expected.min(axis=(1, 2), keepdims=True), expected.max(axis=(1, 2), keepdims=True)

@@ -7,7 +7,8 @@ import pytest
 
 from hrcam.data.bbox import to_edge_boxes
 from hrcam.data.synthetic import make_scenes
-from hrcam.evaluation.scoring import ScoringData, method_maps, score_maps
+from hrcam.evaluation.scoring import ScoringData, score_maps
+from hrcam.sources.scoring import method_maps
 
 
 @pytest.fixture(scope="module")

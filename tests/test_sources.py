@@ -176,14 +176,16 @@ def _consume(consumer: str, spec: str, model, files, images, tmp_path):  # noqa:
     labels = np.array([0, 1, 2])
     if consumer == "score":
         from hrcam.arrays import boxes_to_masks
-        from hrcam.evaluation.scoring import ScoringData, score_methods
+        from hrcam.evaluation.scoring import ScoringData
+        from hrcam.sources.scoring import score_methods
 
         boxes = [np.array([[4.0, 4.0, 20.0, 20.0]])] * 3
         data = ScoringData(images, labels, boxes, boxes_to_masks(boxes, (32, 32)), exact_masks=True)
         row = score_methods(loaded, data, [spec], progress=False)["methods"][spec]
         assert 0 <= row["PxAP"] <= 1 and 0 <= row["MaxBoxAccV2"] <= 1 and "mask_mean" in row
     elif consumer == "cose":
-        from hrcam.evaluation.cose import cose_table, method_source
+        from hrcam.evaluation.cose import cose_table
+        from hrcam.sources.cose import method_source
 
         table, info = cose_table(method_source(loaded, spec), x, np.zeros(3, int), transforms=["rotate"],
                                  magnitudes=[0.5], perturbations={})  # fmt: skip
@@ -197,7 +199,7 @@ def _consume(consumer: str, spec: str, model, files, images, tmp_path):  # noqa:
         )
         assert curves["deletion"].shape == (3,) and curves["insertion"].shape == (3,)
     elif consumer == "class_masks":
-        from hrcam.explainer.evaluation import evaluate_methods
+        from hrcam.sources.class_masks import evaluate_methods
 
         multi = np.eye(N_CLASSES, dtype=np.float32)[labels]
         masks = np.zeros((3, N_CLASSES, 32, 32), bool)

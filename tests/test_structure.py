@@ -61,24 +61,6 @@ ALLOWED: dict[str, str] = {
     "library private attribute: hrcam/highres/refine/parallel.py reads ._preload_modules": (
         "Python's multiprocessing.forkserver (not Keras), as above"
     ),
-    # open: consumers of the registry that live below it (placement to decide: the lead's files)
-    "import: hrcam/evaluation/scoring.py -> sources": _CONSUMERS,
-    "import: hrcam/evaluation/cose/sources.py -> sources": _CONSUMERS,
-    "import: hrcam/explainer/evaluation.py -> sources": (
-        "the class-mask protocol takes any source by name from inside the Explainer's folder, while the "
-        f"registry makes the Explainer's source: {_LEAD}"
-    ),
-    "import: hrcam/saliency/multilayer_cam.py -> highres.densenet_fcn": (
-        "MultiLayerCAM's default layers for hrcam's DenseNet-FCN read its sizes with highres' config_of, "
-        "while HR-CAM's sources (highres/sources.py) subclass saliency's SaliencyMethod: let the registry "
-        "(hrcam/sources) pass the DenseNet-FCN default layers, or move config_of below saliency"
-    ),
-    # the lead's files
-    "import: hrcam/evaluation/cose/sources.py -> highres": f"evaluation/cose/sources.py is {_LEAD}",
-    "import: hrcam/evaluation/cose/sources.py -> highres.loading": f"evaluation/cose/sources.py is {_LEAD}",
-    "layer name literal: hrcam/export/heads.py spells 'conv_aux' (LAYERS.cam_features)": (
-        f"export/heads.py is {_LEAD}"
-    ),
 }
 
 #: Keras internals flagged outside the compat module even where hrcam happens to define the same name

@@ -93,10 +93,10 @@ def run(args: argparse.Namespace) -> int:
 
     from hrcam.commands._common import emit
     from hrcam.evaluation.cose import transforms as T
-    from hrcam.evaluation.cose.report import evaluate_methods, format_rows, transforms_figure, write_report
-    from hrcam.evaluation.cose.sources import method_source, random_copy
+    from hrcam.evaluation.cose.report import format_rows, transforms_figure, write_report
     from hrcam.highres import load_model
     from hrcam.plotting.charts import save_figure
+    from hrcam.sources.cose import evaluate_methods, method_source, random_copy
 
     if not args.methods:
         raise ValueError("`--method` is required for the saliency task (e.g. --method gradcam --method cam)")

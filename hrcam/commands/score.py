@@ -120,8 +120,8 @@ def run(args: argparse.Namespace) -> int:
     from types import SimpleNamespace
 
     from hrcam import sources
-    from hrcam.evaluation.scoring import score_methods
     from hrcam.highres import load_model
+    from hrcam.sources.scoring import score_methods
 
     specs = complete_specs(list(args.method), args)
     model = load_model(args.model) if args.model else None

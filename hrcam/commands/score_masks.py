@@ -38,7 +38,7 @@ def run_masks(args: argparse.Namespace) -> int:
     import hrcam.explainer.network  # noqa: F401  (registers hrcam's Keras classes)
     from hrcam.data.masks import mask_data
     from hrcam.explainer.config import load_explainer_config
-    from hrcam.explainer.evaluation import evaluate_methods
+    from hrcam.sources.class_masks import evaluate_methods
 
     classifier = keras.saving.load_model(args.model)
     over = [

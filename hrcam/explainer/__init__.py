@@ -6,7 +6,7 @@ mask per class for a frozen classifier.
 * losses (:mod:`~hrcam.explainer.losses`), configuration (:mod:`~hrcam.explainer.config`, presets
   ``explainer-*``), training (:mod:`~hrcam.explainer.training`, ``hrcam train-explainer``);
 * evaluation: class-mask metrics (:mod:`~hrcam.explainer.class_masks`) and the harness over any map source
-  (:mod:`~hrcam.explainer.evaluation`, ``hrcam score --masks``).
+  (:mod:`~hrcam.sources.class_masks`, ``hrcam score --masks``).
 
 Names load on first use, so ``import hrcam.explainer`` loads no TensorFlow.
 """

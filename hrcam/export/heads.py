@@ -51,6 +51,7 @@ from hrcam.export.requests import (
     images_from_uint8,
     resize_maps_to,
 )
+from hrcam.highres.layers import LAYERS
 from hrcam.ops import select_classes
 
 __all__ = ["HEADS", "SIGNATURES", "ServingHeads", "load_classifier"]
@@ -160,7 +161,7 @@ class ServingHeads:
         self.capture: dict[str, str] = {}  # head -> the layer whose activations it needs
         if "gradcam" in self.heads and "gradcam" not in self.sources:
             if gradcam_layer is None and self.kind != "keras":
-                gradcam_layer = "conv_aux"
+                gradcam_layer = LAYERS.cam_features
             self.gradcam, self.capture = self._gradcam_head(gradcam_layer)
         elif gradcam_layer is not None:
             raise ValueError("`gradcam_layer` was given but the 'gradcam' head is not exported")
@@ -183,7 +184,7 @@ class ServingHeads:
 
         model, capture = self.classifier, {}
         if "cam" in self.heads or "guided_cam" in self.heads:
-            capture["cam"] = "conv_aux"
+            capture["cam"] = LAYERS.cam_features
         if "high_res_cam" in self.heads:
             high_res = self.wrapper.cam_model.outputs[0]  # (B, H, W, K), beyond the classifier's graph
             model = keras.Model(self.classifier.inputs, [self.classifier.outputs[0], high_res])
@@ -229,18 +230,10 @@ class ServingHeads:
 
     # -- the computation ----------------------------------------------------------------------------
     def _to_model_size(self, images: tf.Tensor) -> tf.Tensor:
-        """Resize to the model's (H, W) when the request differs (bilinear, antialias: the Python API's
-        ``CamModelBase._resize_in``), with a static shape afterwards."""
-        h, w, c = self.input_shape
-        if h is None or w is None:
-            return images
-        same = tf.reduce_all(tf.equal(tf.shape(images)[1:3], [h, w]))
-        out = tf.cond(
-            same,
-            lambda: tf.identity(images),
-            lambda: tf.image.resize(images, (h, w), method="bilinear", antialias=True),
-        )
-        return tf.reshape(out, tf.stack([tf.shape(images)[0], h, w, c]))
+        """Resize to the model's (H, W) when the request differs (:func:`hrcam.ops.resize_images`, as the
+        Python API); a model that takes any size gets the request as it is."""
+        h, w, _ = self.input_shape
+        return images if h is None or w is None else ops.resize_images(images, (h, w))
 
     def compute(self, images: tf.Tensor, classes: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         """The heads for a checked batch (traceable; also runs eagerly).

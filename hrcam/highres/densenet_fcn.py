@@ -53,6 +53,28 @@ def config_of(model: keras.Model) -> DenseNetFCNConfig | None:
     )
 
 
+def multilayer_layers(model: keras.Model) -> list[str]:
+    """For a DenseNet-FCN classifier: the outputs of its last three encoder dense blocks, deepest first (the
+    paper's ``dense3``, ``dense2``, ``dense1`` at strides 16, 8, 4), MultiLayerCAM's default layers.
+
+    Raises:
+        ValueError: ``model`` is not a DenseNet-FCN built by this module.
+    """
+    config = config_of(model)
+    if config is None:
+        raise ValueError(
+            f"MultiLayerCAM needs `layers=[...]` (layer names) for {model.name!r}: not hrcam's DenseNet-FCN"
+        )
+    last = config.layers_per_block - 1
+    blocks = [i for i in range(config.num_blocks - 1, config.num_blocks - 4, -1) if i >= 0]
+    return [f"dense{i}_{last}_concat" for i in blocks]
+
+
+def multilayer_defaults(model: keras.Model) -> dict[str, list[str]]:
+    """``{"layers": multilayer_layers(model)}`` for a DenseNet-FCN, else ``{}`` (the source's defaults)."""
+    return {"layers": multilayer_layers(model)} if config_of(model) is not None else {}
+
+
 def _l2(config: DenseNetFCNConfig):
     return keras.regularizers.L2(config.weight_decay) if config.weight_decay else None
 

@@ -13,23 +13,7 @@ from hrcam.saliency.gradients_util import class_scores, stacked_gradients
 from hrcam.saliency.layercam import LayerCAM
 from hrcam.saliency.layers import LayerRef, find_layer
 
-__all__ = ["MultiLayerCAM", "default_layers"]
-
-
-def default_layers(model: Any) -> list[str]:
-    """For an hrcam DenseNet-FCN classifier: the outputs of its last three encoder dense blocks, deepest first
-    (the paper's ``dense3``, ``dense2``, ``dense1`` at strides 16, 8, 4). ValueError for other models."""
-    from hrcam.highres.densenet_fcn import config_of
-
-    try:
-        config = config_of(model)
-    except Exception as err:  # noqa: BLE001 - any failure means "not an hrcam DenseNet-FCN"
-        raise ValueError(
-            "MultiLayerCAM needs `layers=[...]` (layer names) for models other than hrcam's DenseNet-FCN"
-        ) from err
-    last = config.layers_per_block - 1
-    blocks = [i for i in range(config.num_blocks - 1, config.num_blocks - 4, -1) if i >= 0]
-    return [f"dense{i}_{last}_concat" for i in blocks]
+__all__ = ["MultiLayerCAM"]
 
 
 class MultiLayerCAM(SaliencyMethod):
@@ -39,15 +23,21 @@ class MultiLayerCAM(SaliencyMethod):
 
     Args:
         model, mode, batch_size, normalize, use_logits, output: see :class:`SaliencyMethod`.
-        layers: layer names/paths (or layers), deepest first; ``None`` = :func:`default_layers` (hrcam's
-            DenseNet-FCN only). ``layer=`` is ignored.
+        layers: layer names/paths (or layers), deepest first. ``hrcam.sources.get("multilayer_cam", model)``
+            fills them in for hrcam's DenseNet-FCN (:func:`hrcam.highres.densenet_fcn.multilayer_layers`).
+            ``layer=`` is ignored.
     """
 
     name = "MultiLayerCAM"
     options = {"layers": None}
 
     def _setup(self, layer: Any) -> None:
-        names = default_layers(self.model) if self.layers is None else self.layers
+        names = self.layers
+        if names is None:
+            raise ValueError(
+                "MultiLayerCAM needs `layers=[...]` (layer names, deepest first); for hrcam's DenseNet-FCN "
+                "hrcam.sources.get('multilayer_cam', model) chooses them"
+            )
         if isinstance(names, str) or not isinstance(names, Sequence) or not names:
             raise ValueError(f"`layers` must be a non-empty list of layer names, got {self.layers!r}")
         self.refs: list[LayerRef] = [find_layer(self.model, n, rank=self.rank) for n in names]

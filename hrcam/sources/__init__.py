@@ -55,6 +55,8 @@ class SourceInfo:
             (made on the plain Keras classifier of the model), ``"hrcam"`` (the HalfModel / FullModel
             itself) or ``"any"`` (the model as given, possibly None). file_option: the option naming a
             trained source's file (``model=FILE`` in a spec is read as it). preset: fixed options.
+            defaults: ``"module:function"``, ``function(model) -> options`` the source takes unless given
+            (e.g. MultiLayerCAM's layers for hrcam's DenseNet-FCN).
     """
 
     name: str
@@ -65,6 +67,7 @@ class SourceInfo:
     takes: str = "classifier"
     file_option: str | None = None
     preset: dict[str, Any] = field(default_factory=dict)
+    defaults: str | None = None
 
 
 _SALIENCY = "pytorch-saliency / Grad-CAM"
@@ -87,6 +90,7 @@ SOURCES: dict[str, SourceInfo] = {
             "HR-CAM (multi-layer)",
             "a CNN (layers found for hrcam's DenseNet-FCN)",
             "about 1.1x",
+            defaults="hrcam.highres.densenet_fcn:multilayer_defaults",
         ),
         SourceInfo(
             "gradients", "hrcam.saliency.gradients:Gradients", _SALIENCY, "any classifier", "about 2x"
@@ -298,4 +302,7 @@ def get(spec: str, model: Any = None, **options: Any):
         from hrcam.highres.loading import classifier_of
 
         model = classifier_of(model)
+    if entry.defaults:
+        module, fn = entry.defaults.split(":")
+        merged = {**getattr(importlib.import_module(module), fn)(model), **merged}
     return source_class(key)(model, **merged)

@@ -2,7 +2,8 @@
 
 Not imported by :mod:`hrcam.evaluation` (which stays NumPy-only): ``import hrcam.evaluation.cose``.
 
-    >>> from hrcam.evaluation.cose import method_source, cose_table, cose_summary, random_copy
+    >>> from hrcam.evaluation.cose import cose_table, cose_summary
+    >>> from hrcam.sources.cose import method_source, random_copy     # sources by name
     >>> source = method_source(model, "gradcam")
     >>> table, info = cose_table(source, images, labels, perturbations={"random": random_copy(model)})
     >>> cose_summary(table)    # consistency, fidelity, cose, geometric / photometric splits, counts
@@ -30,7 +31,7 @@ from hrcam.evaluation.cose.metric import (
     transform_plan,
     transformed_maps,
 )
-from hrcam.evaluation.cose.sources import MapSource, function_source, method_source, random_copy
+from hrcam.evaluation.cose.sources import MapSource, function_source
 from hrcam.evaluation.cose.ssim import masked_ssim, ssim_map
 from hrcam.evaluation.cose.transforms import (
     DEFAULT_MAGNITUDES,
@@ -64,9 +65,7 @@ __all__ = [
     "MapSource",
     "masked_saliency_score",
     "masked_ssim",
-    "method_source",
     "PHOTOMETRIC",
-    "random_copy",
     "ssim_map",
     "transform_plan",
     "transformed_maps",

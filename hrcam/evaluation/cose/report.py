@@ -9,19 +9,16 @@ image's maps under each transform next to the original map.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hrcam.evaluation.cose import transforms as T
-from hrcam.evaluation.cose.faithfulness import deletion_insertion, masked_saliency_score
-from hrcam.evaluation.cose.metric import cose_bootstrap, cose_summary, cose_table, transformed_maps
-from hrcam.evaluation.cose.sources import MapSource, method_source, probability_fn
+from hrcam.evaluation.cose.metric import transformed_maps
+from hrcam.evaluation.cose.sources import MapSource
 
-__all__ = ["evaluate_methods", "cose_heatmap", "transforms_figure", "format_rows", "TABLE_COLUMNS"]
+__all__ = ["cose_heatmap", "transforms_figure", "format_rows", "write_report", "TABLE_COLUMNS"]
 
 TABLE_COLUMNS = (
     ("cose", "COSE"),
@@ -36,97 +33,6 @@ TABLE_COLUMNS = (
     ("masked_score", "mask score"),
     ("seconds_per_image", "s/img"),
 )
-
-
-def evaluate_methods(
-    models: Mapping[str, Any],
-    images: np.ndarray,
-    labels: np.ndarray,
-    methods: Sequence[str],
-    *,
-    transforms: Sequence[str] | None = None,
-    magnitudes: Sequence[float] = T.DEFAULT_MAGNITUDES,
-    perturbations: Mapping[str, Mapping[str, Any]] | None = None,
-    steps: int = 16,
-    baseline: str = "blur",
-    batch_size: int = 32,
-    method_options: Mapping[str, Mapping[str, Any]] | None = None,
-    bootstrap: int = 0,
-    log: Any = None,
-) -> list[dict[str, Any]]:
-    """One result row per (model, method).
-
-    Args:
-        models: ``{name: model}`` (HalfModel / FullModel / any Keras classifier).
-        images: (N, H, W, 3) float32 in [0, 1]; labels: (N,) int.
-        methods: names for :func:`~hrcam.evaluation.cose.sources.method_source`.
-        perturbations: ``{model name: {perturbation name: model}}`` (random copy, checkpoints).
-        steps, baseline: deletion / insertion settings.
-        method_options: ``{method: {option: value}}`` passed to the saliency method.
-        bootstrap: draws of :func:`~hrcam.evaluation.cose.metric.cose_bootstrap` over the correct images
-            (0: none); adds ``consistency_ci``, ``fidelity_ci``, ``cose_ci`` and ``cose_draws`` (a list; the
-            same draws for every method on the same correct images, so differences are paired).
-        log: ``log(str)`` progress callback.
-
-    Returns:
-        dicts with ``model``, ``method`` and the :func:`cose_summary` keys, plus ``deletion``,
-        ``insertion``, ``masked_score`` (means over the correct images), ``seconds_per_image`` (time in
-        the map source per map), ``seconds_total`` (the whole evaluation), ``n_images``, ``n_correct``,
-        ``accuracy``.
-    """
-    rows = []
-    for model_name, model in models.items():
-        prob = probability_fn(model)
-        for method in methods:
-            t0 = time.perf_counter()
-            source = method_source(
-                model, method, batch_size=batch_size, **dict((method_options or {}).get(method, {}))
-            )
-            # warm up (tracing) outside the timed part
-            source(images[: min(len(images), batch_size)])
-            source.seconds, source.images_seen = 0.0, 0
-            table, info = cose_table(
-                source,
-                images,
-                labels,
-                transforms=transforms,
-                magnitudes=magnitudes,
-                perturbations=(perturbations or {}).get(model_name),
-                batch_size=batch_size,
-            )
-            row: dict[str, Any] = {"model": model_name, "method": source.name}
-            row.update(cose_summary(table))
-            if bootstrap and len(table):
-                boot = cose_bootstrap(table, n_boot=bootstrap)
-                draws = [float(v) if np.isfinite(v) else None for v in boot["cose_draws"]]  # JSON: no NaN
-                row.update({**boot, "cose_draws": draws})
-            keep = info["correct_index"]
-            row.update({k: info[k] for k in ("n_images", "n_correct", "accuracy", "skipped_perturbations")})
-            row["seconds_per_image"] = source.seconds / max(source.images_seen, 1)
-            if len(keep):
-                x, y, maps = images[keep], labels[keep], info["original_maps"]
-                t1 = time.perf_counter()
-                fa = deletion_insertion(
-                    prob, x, maps, y, steps=steps, baseline=baseline, batch_size=batch_size
-                )
-                row["seconds_faithfulness"] = time.perf_counter() - t1
-                row["deletion"], row["insertion"] = (
-                    float(fa["deletion"].mean()),
-                    float(fa["insertion"].mean()),
-                )
-                row["masked_score"] = float(
-                    np.mean(masked_saliency_score(prob, x, maps, y, batch_size=batch_size))
-                )
-            row["seconds_total"] = time.perf_counter() - t0
-            rows.append(row)
-            if log:
-                log(
-                    f"{model_name} / {row['method']}: COSE {100 * row['cose']:.1f}  "
-                    f"C {row['consistency']:.3f}  "
-                    f"F {row['fidelity']:.3f}  del {row.get('deletion', float('nan')):.3f}  "
-                    f"ins {row.get('insertion', float('nan')):.3f}  ({row['seconds_total']:.1f} s)"
-                )
-    return rows
 
 
 def format_rows(rows: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -1,11 +1,12 @@
-"""The Explainer's evaluation harness (the TensorFlow side of :mod:`hrcam.explainer.class_masks`):
-per-class maps of any map source, the segmentation table and the class-specificity matrix.
+"""The Explainer's class-mask protocol over map sources by name (``hrcam score --masks``): per-class maps of
+any source, the segmentation table and the class-specificity matrix (the metrics are
+:mod:`hrcam.explainer.class_masks`).
 
-Methods (names for ``hrcam score --masks``): the trivial baselines ``0``, ``0.5``, ``1`` and ``perfect``
-(from the ground truth), or any :mod:`hrcam.sources` spec on the classifier: a trained Explainer's
-per-class masks ``explainer:model=E.keras`` (one forward pass for all classes), ``gradcam``, ``rise``,
-``guidedbackprop``, ``casm:masker=M.keras``, ... one map per class (RISE weights its masks by the sigmoid of
-the logits, the classifier being multi-label; CAM methods use the classifier's ``features`` layer).
+Methods: the trivial baselines ``0``, ``0.5``, ``1`` and ``perfect`` (from the ground truth), or any
+:mod:`hrcam.sources` spec on the classifier: a trained Explainer's per-class masks ``explainer:model=E.keras``
+(one forward pass for all classes), ``gradcam``, ``rise``, ``guidedbackprop``, ``casm:masker=M.keras``, ...
+one map per class (RISE weights its masks by the sigmoid of the logits, the classifier being multi-label;
+CAM methods use the multi-label classifier's ``features`` layer).
 
 As in the original, maps are computed for the ground-truth classes and max-merged per image; masked images
 for the ``saliency`` metric and the specificity matrix are ``x * mask`` in pixel space (black fill).
@@ -28,6 +29,7 @@ from hrcam.explainer.class_masks import (
     trivial_maps,
 )
 from hrcam.explainer.classifier import FEATURES_LAYER
+from hrcam.highres.loading import classifier_of
 
 __all__ = ["class_maps", "evaluate_methods", "specificity", "softmax_probs"]
 
@@ -40,8 +42,6 @@ def _batches(n: int, size: int):
 def softmax_probs(classifier: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """(N, C) softmax of the classifier's logits on float images in [0, 1] (a classifier that ends in a
     softmax, e.g. a HalfModel, gives its outputs as they are)."""
-    from hrcam.highres.loading import classifier_of
-
     model = classifier_of(classifier)
     last = model.layers[-1]
     probs = (
@@ -72,7 +72,6 @@ def class_maps(
     multi-label), seeded with ``seed``.
     """
     from hrcam import sources
-    from hrcam.highres.loading import classifier_of
 
     c = int(classifier_of(classifier).outputs[0].shape[-1])
     protocol: dict[str, Any] = {
