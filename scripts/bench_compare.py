@@ -1,6 +1,6 @@
 """Benchmarks of two commits back to back, and the table of their ratios (before / after a change).
 
-    python scripts/bench_compare.py run --old COMMIT --out DIR [--rounds 2] [--quick]
+    python scripts/bench_compare.py run --old COMMIT --out DIR [--rounds 2] [--quick] [--run NAME=ARGS ...]
     python scripts/bench_compare.py table DIR            # markdown: figure | before | after | after / before
 
 ``run`` checks ``COMMIT`` out into ``DIR/old`` (a git worktree) and runs each benchmark of ``make bench``
@@ -73,6 +73,8 @@ def run(args: argparse.Namespace) -> None:
         )
     python = os.environ.get("PYTHON", str(REPO / ".venv" / "bin" / "python"))
     runs = QUICK if args.quick else RUNS
+    if args.run:  # NAME=SCRIPT ARGS..., e.g. a targeted re-run of the figures that came out worse
+        runs = dict(item.split("=", 1) for item in args.run)
     with open(out / "runs.jsonl", "a", encoding="utf-8") as log:
         for rnd in range(args.rounds):
             for name, command in runs.items():
@@ -141,6 +143,12 @@ def main() -> None:
     r.add_argument("--out", required=True)
     r.add_argument("--rounds", type=int, default=1)
     r.add_argument("--quick", action="store_true", help="make bench's quick settings (a smoke run)")
+    r.add_argument(
+        "--run",
+        action="append",
+        metavar="NAME=SCRIPT ARGS",
+        help="instead of the default set, e.g. 'saliency=bench_saliency.py --models half --methods CAM'",
+    )
     t = sub.add_parser("table")
     t.add_argument("dir")
     args = parser.parse_args()
