@@ -6,24 +6,14 @@ fast and nothing happens at import time beyond defining names.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from hrcam.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "HalfModel": "hrcam.highres",
-    "FullModel": "hrcam.highres",
-    "saliency_plot": "hrcam.plotting",
-}
-
-__all__ = ["__version__", *_LAZY]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'hrcam' has no attribute {name!r}")
+__getattr__, _dir, _names = lazy_exports(
+    __name__, "hrcam.highres: HalfModel FullModel; hrcam.plotting: saliency_plot"
+)
+__all__ = ["__version__", *_names]
 
 
 def __dir__() -> list[str]:

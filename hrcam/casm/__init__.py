@@ -11,24 +11,10 @@ stage features, trained against a classifier that keeps training and a pool of i
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from hrcam.lazy import lazy_exports
 
-_LAZY = {  # name -> module; imported on first use, so `import hrcam.casm` loads no TensorFlow
-    "REPRODUCE": "config",
-    "CasmConfig": "config",
-    "load_casm_config": "config",
-    "CasmDecoder": "masker",
-    "CasmMasker": "masker",
-    "StopGradient": "masker",
-    "feature_preset": "masker",
-    "load_masker": "masker",
-    "build_resnet": "resnet",
-}
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'hrcam.casm' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"hrcam.casm.{_LAZY[name]}"), name)
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    "config: REPRODUCE CasmConfig load_casm_config; "
+    "masker: CasmDecoder CasmMasker StopGradient feature_preset load_masker; resnet: build_resnet",
+)

@@ -15,7 +15,7 @@ from typing import Any
 from hrcam.config import DataConfig, ModelConfig, load_experiment
 from hrcam.config.loader import build_experiment, build_section
 from hrcam.config.schema import ConfigError, Section, at_least, between, one_of, positive
-from hrcam.config.sections import STRATEGY
+from hrcam.config.sections import AcceleratedTrainerSection
 
 __all__ = [
     "REPRODUCE",
@@ -80,14 +80,12 @@ class MaskerConfig(Section):
 
 
 @dataclass
-class CasmTrainConfig(Section):
+class CasmTrainConfig(AcceleratedTrainerSection):
     """The objective and its optimisation ([casme:train.py] defaults, scaled down in the presets).
 
     ``strategy`` / ``jit_compile``: as :class:`hrcam.config.TrainConfig` (``data.batch_size`` is the global
     batch, split over the replicas); ``hp``: the probability of using a pool snapshot."""
 
-    epochs: int = 10
-    steps_per_epoch: int | None = None
     fixed_classifier: bool = False
     hp: float = 0.5
     smf: int = 1000
@@ -101,21 +99,14 @@ class CasmTrainConfig(Section):
     clip_norm: float = 10.0
     lr_decay_every: int = 20
     lr_decay: float = 0.1
-    checkpoint_every: int = 50
     example_images: int = 4
     seed: int = 0
-    strategy: str = "default"  # tf.distribute: default, mirrored, multiworker, tpu (hrcam.training.strategy)
-    mixed_precision: bool = False  # refused: the CASM step has no loss scaling
-    jit_compile: bool = False  # XLA for the train step (slower on CPU)
 
-    RULES = {
-        **{k: positive() for k in ("epochs", "steps_per_epoch", "smf", "f_size", "lr_decay_every")},
-        **{
-            k: positive() for k in ("checkpoint_every", "classifier_lr", "masker_lr", "clip_norm", "lr_decay")
-        },
+    RULES = AcceleratedTrainerSection.RULES | {
+        **{k: positive() for k in ("smf", "f_size", "lr_decay_every", "classifier_lr", "masker_lr")},
+        **{k: positive() for k in ("clip_norm", "lr_decay")},
         **{k: at_least(0) for k in ("lambda_r", "weight_decay", "momentum", "example_images", "seed")},
         "hp": between(0, 1),
-        "strategy": STRATEGY,
     }
 
     def check(self) -> None:

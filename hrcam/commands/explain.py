@@ -19,12 +19,8 @@ HELP = "maps of any map source (Grad-CAM, HR-CAM, CASM, an Explainer, ...) of a 
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument(
-        "images",
-        nargs="+",
-        metavar="IMAGE",
-        help="image files (PNG/JPEG/...), or .npy arrays (H, W[, C]) / volumes (D, H, W[, C])",
-    )
+    files = "image files (PNG/JPEG/...), or .npy arrays (H, W[, C]) / volumes (D, H, W[, C])"
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help=files)
     parser.add_argument(
         "--model", metavar="MODEL.keras", help="a saved Keras model (.keras); or use --server"
     )

@@ -21,18 +21,10 @@ def _int_list(text: str) -> list[int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument(
-        "--model",
-        required=True,
-        metavar="MODEL.keras",
-        help="a HalfModel, FullModel or any Keras classifier saved as .keras",
-    )
-    parser.add_argument(
-        "--out",
-        required=True,
-        metavar="BASE",
-        help="TF Serving base directory; the export goes to BASE/NAME/VERSION",
-    )
+    model = "a HalfModel, FullModel or any Keras classifier saved as .keras"
+    parser.add_argument("--model", required=True, metavar="MODEL.keras", help=model)
+    base = "TF Serving base directory; the export goes to BASE/NAME/VERSION"
+    parser.add_argument("--out", required=True, metavar="BASE", help=base)
     parser.add_argument("--name", required=True, help="model name (the NAME in /v1/models/NAME:predict)")
     parser.add_argument(
         "--version",

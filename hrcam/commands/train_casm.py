@@ -6,20 +6,15 @@ import argparse
 
 from hrcam.commands._common import add_trainer_arguments, emit, quoted, trainer_overrides
 
+FOLDER_HELP = "folder dataset root in the ImageNet layout"
 HELP = "train a CASM masker against a pool of classifiers (--reproduce F|L|FL|L100|L1000; resumable)"
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     from hrcam.casm.config import REPRODUCE, CasmTrainConfig
 
-    add_trainer_arguments(
-        parser,
-        "CASM preset (casm-synthetic, casm-tiny-imagenet) or file, e.g. opts/casm-synthetic.yaml",
-        "train.f_size=10",
-        CasmTrainConfig,
-        "train",
-        "folder dataset root in the ImageNet layout",
-    )
+    presets = "CASM preset (casm-synthetic, casm-tiny-imagenet) or file, e.g. opts/casm-synthetic.yaml"
+    add_trainer_arguments(parser, presets, "train.f_size=10", CasmTrainConfig, "train", FOLDER_HELP)
     parser.add_argument(
         "--reproduce",
         choices=list(REPRODUCE),

@@ -7,20 +7,15 @@ import argparse
 
 from hrcam.commands._common import add_trainer_arguments, emit, quoted, trainer_overrides
 
+FOLDER_HELP = "folder dataset with ROOT/masks/<split>/<stem>.png"
 HELP = "train an Explainer (one mask per class) against a frozen multi-label classifier"
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     from hrcam.explainer.config import ExplainerTrain
 
-    add_trainer_arguments(
-        parser,
-        "preset name or file, e.g. opts/explainer-synthetic.yaml",
-        "loss.tv=0.5",
-        ExplainerTrain,
-        "train",
-        "folder dataset with ROOT/masks/<split>/<stem>.png",
-    )
+    presets = "preset name or file, e.g. opts/explainer-synthetic.yaml"
+    add_trainer_arguments(parser, presets, "loss.tv=0.5", ExplainerTrain, "train", FOLDER_HELP)
     parser.add_argument(
         "--classifier", metavar="MODEL.keras", help="a trained classifier (skips its training)"
     )

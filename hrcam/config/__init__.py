@@ -12,35 +12,10 @@ neither TensorFlow nor Keras, and loading a config writes nothing).
   :mod:`hrcam.explainer.config` (:func:`~hrcam.explainer.config.load_explainer_config`).
 """
 
-from hrcam.config.highres import (
-    OBJECTIVES,
-    OPTIMIZERS,
-    PRESETS,
-    Config,
-    DenseNetFCNConfig,
-    ModelConfig,
-    TrainConfig,
-    apply_overrides,
-    load_config,
-    preset_path,
-)
+from hrcam.config import highres
+from hrcam.config.highres import *  # noqa: F403 (HR-CAM's schema: highres.__all__)
 from hrcam.config.loader import load_experiment
 from hrcam.config.schema import ConfigError
 from hrcam.config.sections import STRATEGIES, DataConfig
 
-__all__ = [
-    "ConfigError",
-    "load_experiment",
-    "STRATEGIES",
-    "DataConfig",
-    "DenseNetFCNConfig",
-    "ModelConfig",
-    "TrainConfig",
-    "Config",
-    "PRESETS",
-    "OBJECTIVES",
-    "OPTIMIZERS",
-    "preset_path",
-    "load_config",
-    "apply_overrides",
-]
+__all__ = ["ConfigError", "load_experiment", "STRATEGIES", "DataConfig", *highres.__all__]

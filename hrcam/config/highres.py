@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from hrcam.config.loader import apply_overrides_to, build_experiment, load_experiment
 from hrcam.config.schema import ConfigError, Rule, Section, at_least, between, one_of, positive
-from hrcam.config.sections import STRATEGY, DataConfig
+from hrcam.config.sections import AcceleratedTrainerSection, DataConfig
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -113,8 +113,9 @@ class ModelConfig(DenseNetFCNConfig):
 
 
 @dataclass
-class TrainConfig(Section):
-    """One training stage. Defaults follow the paper: Adadelta(1.0), ReduceLROnPlateau(sqrt(0.1), 10)."""
+class TrainConfig(AcceleratedTrainerSection):
+    """One training stage (the trainers' keys of :class:`~hrcam.config.sections.AcceleratedTrainerSection`,
+    and these). Defaults follow the paper: Adadelta(1.0), ReduceLROnPlateau(sqrt(0.1), 10)."""
 
     epochs: int = 50
     optimizer: str = "adadelta"
@@ -122,29 +123,20 @@ class TrainConfig(Section):
     reduce_lr_factor: float = math.sqrt(0.1)
     reduce_lr_patience: int = 10
     min_learning_rate: float = 1e-5
-    steps_per_epoch: int | None = None
-    checkpoint_every: int = 50
     objective: str = "reconstruct"
     align_weight: float = 1.0
-    strategy: str = "default"  # tf.distribute: default, mirrored, multiworker, tpu (hrcam.training.strategy)
-    mixed_precision: bool = False  # mixed_float16, GPU only
-    jit_compile: bool = False  # XLA for the train step (slower on CPU)
     # stage 1 only: a trained HalfModel (.keras) whose weights start a new run (same architecture, any
     # input size: e.g. fine-tuning a 64x64 model at 128x128); a resumed run keeps its own weights
     init_weights: str | None = None
 
-    RULES = {
-        "epochs": positive(),
+    RULES = AcceleratedTrainerSection.RULES | {
         "optimizer": one_of(*OPTIMIZERS),
         "learning_rate": positive(),
         "reduce_lr_factor": between(0, 1, "()"),
         "reduce_lr_patience": at_least(0),
         "min_learning_rate": at_least(0),
-        "steps_per_epoch": positive(),
-        "checkpoint_every": positive(),
         "objective": one_of(*OBJECTIVES),
         "align_weight": at_least(0),
-        "strategy": STRATEGY,
         "init_weights": Rule(lambda v: True, "a .keras path"),
     }
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from hrcam.config.schema import ConfigError, Section, at_least, between, one_of, positive
 
-__all__ = ["STRATEGIES", "STRATEGY", "DataConfig"]
+__all__ = ["STRATEGIES", "STRATEGY", "DataConfig", "TrainerSection", "AcceleratedTrainerSection"]
 
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 """``tf.distribute`` strategies by name (see :mod:`hrcam.training.strategy`)."""
@@ -55,3 +55,28 @@ class DataConfig(Section):
     def check(self) -> None:
         if self.source == "folder" and not self.root:
             raise ConfigError.expected("root", self.root, "a folder path when `source` is 'folder'")
+
+
+@dataclass
+class TrainerSection(Section):
+    """The keys every trainer's training section has: ``epochs``, ``steps_per_epoch`` (None: the whole
+    dataset), ``checkpoint_every`` (batches between resumable state saves) and ``strategy``
+    (``tf.distribute``: default, mirrored, multiworker, tpu; :mod:`hrcam.training.strategy`)."""
+
+    epochs: int = 10
+    steps_per_epoch: int | None = None
+    checkpoint_every: int = 50
+    strategy: str = "default"
+
+    RULES = {k: positive() for k in ("epochs", "steps_per_epoch", "checkpoint_every")} | {
+        "strategy": STRATEGY
+    }
+
+
+@dataclass
+class AcceleratedTrainerSection(TrainerSection):
+    """A :class:`TrainerSection` with ``mixed_precision`` (mixed_float16, GPU only) and ``jit_compile`` (XLA
+    for the train step; slower on CPU)."""
+
+    mixed_precision: bool = False
+    jit_compile: bool = False

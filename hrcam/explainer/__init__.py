@@ -13,25 +13,10 @@ Names load on first use, so ``import hrcam.explainer`` loads no TensorFlow.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from hrcam.lazy import lazy_exports
 
-_LAZY = {  # name -> module; imported on first use
-    "build_classifier": "classifier",
-    "ExplainerExperiment": "config",
-    "load_explainer_config": "config",
-    "build_explainer": "network",
-    "aggregate_masks": "network",
-    "train_explainer_experiment": "training",
-}
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'hrcam.explainer' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"hrcam.explainer.{_LAZY[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    "classifier: build_classifier; config: ExplainerExperiment load_explainer_config; "
+    "network: build_explainer aggregate_masks; training: train_explainer_experiment",
+)

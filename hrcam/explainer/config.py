@@ -14,7 +14,7 @@ from typing import Any
 from hrcam.config import load_experiment
 from hrcam.config.loader import build_experiment
 from hrcam.config.schema import ConfigError, Rule, Section, at_least, between, one_of, positive
-from hrcam.config.sections import STRATEGY
+from hrcam.config.sections import TrainerSection
 
 __all__ = [
     "ExplainerExperiment",
@@ -115,27 +115,22 @@ class ExplainerSection(Section):
 
 
 @dataclass
-class ExplainerTrain(Section):
+class ExplainerTrain(TrainerSection):
+    """The trainers' keys (``strategy`` distributes the Explainer stage) and the Explainer's own."""
+
+    epochs: int = 30
     variant: str = "explainer"  # explainer | rtsal (Real-Time Saliency's loss)
     classifier_loss: str = "bce"  # bce | ce (masked-in term)
-    epochs: int = 30
     learning_rate: float = 1e-4
     patience: int = 5  # early stopping on val_loss
     min_delta: float = 1e-3
-    steps_per_epoch: int | None = None
-    checkpoint_every: int = 50
-    strategy: str = "default"  # tf.distribute of the Explainer stage: default | mirrored | multiworker | tpu
 
-    RULES = {
+    RULES = TrainerSection.RULES | {
         "variant": one_of("explainer", "rtsal"),
         "classifier_loss": one_of("bce", "ce"),
-        "epochs": positive(),
         "learning_rate": positive(),
         "patience": positive(),
         "min_delta": at_least(0),
-        "steps_per_epoch": positive(),
-        "checkpoint_every": positive(),
-        "strategy": STRATEGY,
     }
 
 

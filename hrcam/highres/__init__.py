@@ -11,29 +11,10 @@ Names load on first use, so ``import hrcam.highres.refine`` loads no TensorFlow.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from hrcam.lazy import lazy_exports
 
-_LAZY = {  # name -> module; imported on first use
-    "DenseNetFCNConfig": "densenet_fcn",
-    "OBJECTIVES": "full",
-    "FullModel": "full",
-    "check_weights": "full",
-    "classifier_of": "loading",
-    "HalfModel": "half",
-    "LAYERS": "layers",
-    "load_model": "loading",
-    "wrap_keras_model": "loading",
-    "PixelPreprocessing": "preprocessing",
-}
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'hrcam.highres' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"hrcam.highres.{_LAZY[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    "densenet_fcn: DenseNetFCNConfig; full: OBJECTIVES FullModel check_weights; half: HalfModel; "
+    "layers: LAYERS; loading: load_model wrap_keras_model classifier_of; preprocessing: PixelPreprocessing",
+)

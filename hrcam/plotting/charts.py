@@ -13,7 +13,13 @@ from matplotlib.figure import Figure
 
 from hrcam.io import atomic_path
 
-__all__ = ["confusion_matrix_figure", "metrics_bar_figure", "history_figure", "save_figure"]
+__all__ = [
+    "confusion_matrix_figure",
+    "metrics_bar_figure",
+    "history_figure",
+    "percent_heatmap",
+    "save_figure",
+]
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
@@ -94,3 +100,21 @@ def history_figure(history: dict[str, list[float]], title: str = "") -> Figure:
         if ax.lines:
             ax.legend(fontsize="small")
     return fig
+
+
+def percent_heatmap(ax: Any, values: Any, label: str, **kwargs: Any) -> None:
+    """A seaborn heatmap of percentages on ``ax``: cells annotated to 0.1, one colour scale from 0 to 100
+    (viridis), the colour bar labelled ``label``; ``kwargs`` go to ``seaborn.heatmap`` (tick labels, ...)."""
+    import seaborn as sns
+
+    sns.heatmap(
+        values,
+        annot=True,
+        fmt=".1f",
+        cmap="viridis",
+        vmin=0,
+        vmax=100,
+        ax=ax,
+        cbar_kws={"label": label},
+        **kwargs,
+    )

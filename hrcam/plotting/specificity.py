@@ -13,7 +13,8 @@ __all__ = ["specificity_heatmap", "save_specificity_heatmaps"]
 def specificity_heatmap(matrix: Any, class_names: list[str], title: str = ""):
     """A matplotlib figure: rows = target class t, columns = mask class k, cells = mean softmax_t in %."""
     import matplotlib.pyplot as plt
-    import seaborn as sns
+
+    from hrcam.plotting.charts import percent_heatmap
 
     m = 100 * np.asarray(matrix, dtype=np.float64)
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] != len(class_names):
@@ -21,18 +22,8 @@ def specificity_heatmap(matrix: Any, class_names: list[str], title: str = ""):
             f"`matrix` must be (K, K) with K={len(class_names)} class names, got shape {m.shape}"
         )
     fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(class_names), 0.8 + 0.8 * len(class_names)))
-    sns.heatmap(
-        m,
-        annot=True,
-        fmt=".1f",
-        cmap="viridis",
-        vmin=0,
-        vmax=100,
-        square=True,
-        xticklabels=class_names,
-        yticklabels=class_names,
-        cbar_kws={"label": "softmax of target (%)"},
-        ax=ax,
+    percent_heatmap(
+        ax, m, "softmax of target (%)", square=True, xticklabels=class_names, yticklabels=class_names
     )
     ax.set_xlabel("mask of class")
     ax.set_ylabel("target class")

@@ -56,13 +56,8 @@ class RunPaths:
     def logs(self, stage: str) -> Path:
         return self.root / "logs" / stage
 
-    @property
-    def config(self) -> Path:
-        return self.root / "config.yaml"
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics.json"
+    config = property(lambda self: self.root / "config.yaml")
+    metrics = property(lambda self: self.root / "metrics.json")
 
 
 def prepare_run_dir(config: Config) -> RunPaths:

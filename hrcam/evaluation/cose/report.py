@@ -53,8 +53,9 @@ def cose_heatmap(rows: Sequence[Mapping[str, Any]], key: str = "cose", title: st
     """Seaborn heat map of ``100 * key`` (rows: models, columns: methods, plus a mean row), as the COSE
     README's table. Returns a matplotlib ``Figure``."""
     import pandas as pd
-    import seaborn as sns
     from matplotlib.figure import Figure
+
+    from hrcam.plotting.charts import percent_heatmap
 
     df = pd.DataFrame(
         [{"model": r["model"], "method": r["method"], "v": 100.0 * r.get(key, np.nan)} for r in rows]
@@ -64,16 +65,7 @@ def cose_heatmap(rows: Sequence[Mapping[str, Any]], key: str = "cose", title: st
     table.loc["mean"] = table.mean(axis=0)
     fig = Figure(figsize=(1.2 * table.shape[1] + 3, 0.6 * table.shape[0] + 2))
     ax = fig.add_subplot()
-    sns.heatmap(
-        table.astype(float),
-        annot=True,
-        fmt=".1f",
-        cmap="viridis",
-        vmin=0,
-        vmax=100,
-        ax=ax,
-        cbar_kws={"label": f"100 x {key}"},
-    )
+    percent_heatmap(ax, table.astype(float), f"100 x {key}")
     ax.set_xlabel("")
     ax.set_ylabel("")
     ax.set_title(title or f"{key.upper()} (higher is better)")
