@@ -1,5 +1,6 @@
 # The two set-up commands for a fresh machine are `make demo` and `make test`; both create .venv and
-# install hrcam into it when needed, and are safe to run again. The install includes the [beam] extra, and
+# install hrcam into it when needed, and are safe to run again. The install includes the [beam] and [coco]
+# (pycocotools: the COCO loader's masks) extras, and
 # the test targets set HRCAM_REQUIRE_BEAM=1 so that the Beam test fails rather than skips without it.
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +14,7 @@ export PYTHONUNBUFFERED := 1
 $(STAMP): setup.py pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,serving,beam]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,serving,beam,coco]"
 	touch $(STAMP)
 
 demo: $(STAMP)

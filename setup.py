@@ -34,6 +34,8 @@ setup(
         # protobuf goes 7.36 -> 6.33.6 (TF 2.21 and tensorflow-serving-api 2.21 accept >=6.31.1,<8).
         # Without it, `--runner local` runs the same shards.
         "beam": ["apache-beam>=2.78,<3"],
+        # MS COCO's instance masks (hrcam.data.coco); `make test` installs it
+        "coco": ["pycocotools>=2.0.7,<3"],
         "dev": [
             "pytest>=8",
             "ruff>=0.5",

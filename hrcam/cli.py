@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "explain": "explain",
     "extract": "extract",
     "train-explainer": "train_explainer",
+    "tables": "tables",
 }
 
 

@@ -65,7 +65,9 @@ BAD_OVERRIDES = [
         "expected true or false",
     ),
     # strings, lists, tuples
-    ("hrcam", "data.source=true", "data.source", "True", "expected 'synthetic' or 'folder'"),
+    ("hrcam", "data.source=true", "data.source", "True", "expected one of 'synthetic', 'folder', 'cub'"),
+    ("hrcam", "data.source=voc2007", "data.source", "'voc2007'", "the Explainer's: train-explainer"),
+    ("explainer", "data.source=voc2007", "data.root", "None", "expected a folder path"),
     ("hrcam", "run_dir=[a]", "run_dir", "['a']", "expected a string"),
     ("hrcam", "half.init_weights=7.keras: x", "half.init_weights", "{'7.keras': 'x'}", "a .keras path"),
     ("casm", "masker.upsample=3", "masker.upsample", "3", "expected 'nearest' or 'bilinear'"),

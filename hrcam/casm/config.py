@@ -44,7 +44,8 @@ class ClassifierConfig(Section):
     ``densenet``, the keys of :class:`hrcam.config.ModelConfig`) or ``resnet``
     (:func:`hrcam.casm.resnet.build_resnet`, sizes in ``resnet``); ``path``: a saved ``.keras`` classifier to
     start from instead of random weights (any Keras model; its stage layers must then be named in
-    ``masker.features``)."""
+    ``masker.features``), or a torchvision ResNet state dict (``.pth`` with torch, ``.npz`` without; with
+    ``kind: resnet``), the original's starting point (:mod:`hrcam.casm.torch_import`)."""
 
     kind: str = "half"
     path: str | None = None

@@ -18,6 +18,7 @@ import keras
 from keras import layers
 
 from hrcam.highres.layers import LAYERS
+from hrcam.highres.preprocessing import PixelPreprocessing
 
 __all__ = ["RESNET_STAGES", "build_resnet"]
 
@@ -63,17 +64,24 @@ def build_resnet(
     stem: int = 16,
     bottleneck: bool = False,
     name: str = "resnet",
+    preprocessing: str = "symmetric",
 ) -> keras.Model:
     """A torchvision-layout ResNet: pixels in [0, 1] -> probabilities (the ``fc`` layer gives logits).
 
     ``blocks=(2, 2, 2, 2), widths=(64, 128, 256, 512), stem=64`` is ResNet-18; ``blocks=(3, 4, 6, 3)`` with
-    ``bottleneck=True`` is ResNet-50. Pixels are mapped to [-1, 1] by the ``preprocess`` layer (a ported
-    torchvision model would use the ImageNet mean/std there instead).
+    ``bottleneck=True`` is ResNet-50. The ``preprocess`` layer maps pixels to [-1, 1] (``"symmetric"``) or
+    standardises them with the ImageNet mean and std (``"imagenet"``, torchvision's ``Normalize``: what a
+    ported torchvision model needs; :func:`hrcam.casm.torch_import.resnet_from_torchvision`).
     """
+    if preprocessing not in ("symmetric", "imagenet"):
+        raise ValueError(f"`preprocessing` must be 'symmetric' or 'imagenet', got {preprocessing!r}")
     if len(blocks) != 4 or len(widths) != 4 or min(blocks) < 1 or min(widths) < 1:
         raise ValueError(f"`blocks` and `widths` must be 4 positive ints each, got {blocks!r}, {widths!r}")
     inputs = keras.Input(shape=tuple(input_shape), name="images")
-    x = layers.Rescaling(2.0, offset=-1.0, name=LAYERS.preprocess)(inputs)
+    if preprocessing == "imagenet":
+        x = PixelPreprocessing("torch", name=LAYERS.preprocess)(inputs)
+    else:
+        x = layers.Rescaling(2.0, offset=-1.0, name=LAYERS.preprocess)(inputs)
     x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
     x = layers.ReLU(name="relu")(_bn("bn1")(_conv(stem, 7, 2, "conv1")(x)))
     x = layers.ZeroPadding2D(1, name="maxpool_pad")(x)

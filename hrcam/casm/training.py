@@ -107,6 +107,16 @@ def build_classifier(config: CasmConfig, num_classes: int) -> keras.Model:
     """The classifier to train (and explain): loaded from ``classifier.path`` or built from its sizes."""
     size = config.data.image_size
     c = config.classifier
+    if c.path and str(c.path).endswith((".pth", ".pt", ".npz")):  # a torchvision ResNet state dict
+        from hrcam.casm.torch_import import resnet_from_torchvision
+
+        model = resnet_from_torchvision(c.path, (size, size, 3))
+        if int(model.outputs[0].shape[-1]) != num_classes:
+            raise ValueError(
+                f"classifier.path {c.path!r} has {int(model.outputs[0].shape[-1])} classes, the data "
+                f"{num_classes}"
+            )
+        return model
     if c.path:
         from hrcam.highres.loading import classifier_of, load_model
 

@@ -26,7 +26,12 @@ def add_trainer_arguments(
 
     fields = {f.name for f in dataclasses.fields(section)}
     parser.add_argument("--config", metavar="YAML", help=config_help)
-    parser.add_argument("--data", metavar="ROOT", help=f"{data_help} (sets data.source=folder, data.root)")
+    parser.add_argument(
+        "--data",
+        metavar="[SOURCE:]ROOT",
+        help=f"{data_help}; or SOURCE:ROOT, an official layout (voc2007, voc2012, coco2014, coco2017, cub), "
+        "or synthetic (sets data.source and data.root)",
+    )
     parser.add_argument("--run-dir", metavar="DIR", help="run directory (overrides run_dir)")
     parser.add_argument("--epochs", type=int, metavar="N", help=f"epochs (overrides {stage}.epochs)")
     add_override_argument(parser, set_example)
@@ -59,7 +64,9 @@ def trainer_overrides(args: argparse.Namespace, section: str, extra: list[str] |
     training section: ``half``, ``full`` or ``train``). Flags win over ``--set``."""
     out = list(args.overrides) + list(extra or [])
     if getattr(args, "data", None):
-        out += ["data.source=folder", f"data.root={quoted(args.data)}"]
+        from hrcam.data.resolve import data_overrides
+
+        out += data_overrides(args.data)
     if getattr(args, "epochs", None) is not None:
         out.append(f"{section}.epochs={args.epochs}")
     if getattr(args, "strategy", None):
@@ -141,3 +148,34 @@ def complete_specs(specs: list[str], args: argparse.Namespace) -> list[str]:
             spec = f"{spec}{',' if ':' in spec else ':'}{option}={path}"
         out.append(spec)
     return out
+
+
+def expand_masker_dirs(names: list[str], specs: list[str]) -> tuple[list[str], list[str]]:
+    """``casm:masker=DIR`` (a folder, e.g. ``--masker runs/casms/``) -> one ``casm:masker=FILE`` spec per
+    ``.keras`` file in it (sorted), named ``casm:<file stem>``, as CASM's scoring script scores a folder of
+    maskers; other specs pass through under their given names. Returns ``(names, specs)``.
+
+    Raises:
+        FileNotFoundError: a folder without ``.keras`` files.
+    """
+    from pathlib import Path
+
+    from hrcam.saliency.names import canonical
+    from hrcam.sources import parse
+
+    out_names, out_specs = [], []
+    for name, spec in zip(names, specs, strict=True):
+        key, options = parse(spec)
+        folder = options.get("masker") or options.get("model")
+        if canonical(key)[0] != "casm" or folder is None or not Path(str(folder)).is_dir():
+            out_names.append(name)
+            out_specs.append(spec)
+            continue
+        files = sorted(Path(str(folder)).glob("*.keras"))
+        if not files:
+            raise FileNotFoundError(f"masker folder {folder} holds no .keras files")
+        rest = ",".join(f"{k}={v}" for k, v in options.items() if k not in ("masker", "model"))
+        for f in files:
+            out_names.append(f"{canonical(key)[0]}:{f.stem}")
+            out_specs.append(f"{key}:masker={f}" + (f",{rest}" if rest else ""))
+    return out_names, out_specs

@@ -27,8 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument(
         "--data",
         required=True,
-        metavar="ROOT",
-        help="dataset root in the ImageNet layout (saliency, masks: also 'synthetic')",
+        metavar="ROOT|cub:ROOT|synthetic",
+        help="dataset: a folder in the ImageNet layout, cub:ROOT (CUB-200-2011) (saliency, masks: also "
+        "'synthetic')",
     )
     parser.add_argument("--split", default=None, help="split folder to evaluate (default: val, else test)")
     parser.add_argument(
@@ -46,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hrcam.data.folder import FolderDataset, load_image_files
+    from hrcam.data.folder import load_image_files
+    from hrcam.data.resolve import open_dataset
     from hrcam.highres.report import evaluate_classifier
     from hrcam.io import write_json
 
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if len(args.model) > 1:
         raise ValueError(f"classification takes one --model, got {len(args.model)}")
     model = load_hrcam_model(args.model[0])
-    data = FolderDataset(args.data)
+    data = open_dataset(args.data)  # ROOT, folder:ROOT or cub:ROOT
     split = args.split or ("val" if data.has_split("val") else "test")
     if model.num_classes != data.num_classes:
         raise ValueError(

@@ -79,9 +79,10 @@ def run_masks(args: argparse.Namespace) -> int:
         scenes = make_scenes(args.num_synthetic, image_size=h, num_classes=num_classes, seed=args.seed)
         images, labels = scenes.images, np.asarray(scenes.labels)
     else:
-        from hrcam.data.folder import FolderDataset, load_image_files
+        from hrcam.data.folder import load_image_files
+        from hrcam.data.resolve import open_dataset
 
-        folder = FolderDataset(args.data)
+        folder = open_dataset(args.data)
         split = args.split or ("val" if folder.has_split("val") else "test")
         images, labels = load_image_files(folder.files(split), (h, w)), folder.labels(split)
     if args.limit:

@@ -77,9 +77,10 @@ def _load_data(args: argparse.Namespace, size: tuple[int, int], num_classes: int
 
         scenes = make_scenes(n, image_size=size[0], num_classes=args.synthetic_classes or num_classes, seed=2)
         return scenes.images.astype(np.float32) / 255.0, scenes.labels.astype(np.int64), "synthetic seed 2"
-    from hrcam.data.folder import FolderDataset, load_image_files
+    from hrcam.data.folder import load_image_files
+    from hrcam.data.resolve import open_dataset
 
-    data = FolderDataset(args.data)
+    data = open_dataset(args.data)
     split = args.split or ("val" if data.has_split("val") else "test")
     files, labels = data.files(split), data.labels(split)
     # an even spread over the classes: every k-th file of the class-ordered listing

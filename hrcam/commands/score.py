@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hrcam.commands._common import complete_specs, emit
+from hrcam.commands._common import complete_specs, emit, expand_masker_dirs
 
 HELP = "score saliency methods against boxes (folder dataset) or exact masks (synthetic data)"
 
@@ -19,8 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument(
         "--data",
         required=True,
-        metavar="ROOT|synthetic",
-        help="dataset root in the ImageNet layout with XML boxes, or 'synthetic'",
+        metavar="ROOT|SOURCE:ROOT|synthetic",
+        help="dataset: a folder in the ImageNet layout with XML boxes, cub:ROOT (CUB-200-2011, boxes and "
+        "masks), 'synthetic'; with --masks also voc2007:ROOT, voc2012:ROOT, coco2014:ROOT, coco2017:ROOT",
     )
     parser.add_argument(
         "--bbox", metavar="DIR", help="directory of the split's XML boxes (default ROOT/bbox/<split>)"
@@ -51,7 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--json", action="store_true", help="print the scores as JSON")
     casm = parser.add_argument_group("CASM")
     casm.add_argument(
-        "--masker", metavar="M.keras", help="the masker of --method casm (= casm:masker=M.keras)"
+        "--masker",
+        metavar="M.keras|DIR",
+        help="the masker of --method casm (= casm:masker=M.keras); a folder scores every .keras masker in "
+        "it, one row each (CASM's score.py over a folder of maskers)",
     )
     casm.add_argument(
         "--casm-protocol",
@@ -88,10 +92,11 @@ def load_scoring_data(args, model):
             exact_masks=True,
         )
     else:
-        from hrcam.data.folder import FolderDataset, load_image_files
+        from hrcam.data.folder import load_image_files
+        from hrcam.data.resolve import open_dataset
         from hrcam.evaluation.localisation import boxes_to_masks
 
-        folder = FolderDataset(args.data, bbox_dir=args.bbox)
+        folder = open_dataset(args.data, bbox_dir=args.bbox)  # ROOT, folder:ROOT or cub:ROOT
         split = args.split or ("val" if folder.has_split("val") else "test")
         if folder.num_classes != model.num_classes:
             raise ValueError(
@@ -99,12 +104,13 @@ def load_scoring_data(args, model):
             )
         files = folder.files(split)
         boxes = [to_edge_boxes(b) for b in folder.boxes(split, image_size=(h, w))]
+        exact = getattr(folder, "name", "") == "cub" and bool(folder.has_masks(folder.ids("test")).all())
         data = ScoringData(
             load_image_files(files, (h, w)),
             folder.labels(split),
             boxes,
-            boxes_to_masks(boxes, (h, w)),
-            exact_masks=False,
+            folder.masks(split, (h, w)) if exact else boxes_to_masks(boxes, (h, w)),
+            exact_masks=exact,  # CUB-200-2011's segmentations: PxAP and the segmentation scores too
         )
     if args.limit:
         n = int(args.limit)
@@ -123,16 +129,18 @@ def run(args: argparse.Namespace) -> int:
     from hrcam.highres import load_model
     from hrcam.sources.scoring import score_methods
 
-    specs = complete_specs(list(args.method), args)
+    names, specs = expand_masker_dirs(list(args.method), complete_specs(list(args.method), args))
     model = load_model(args.model) if args.model else None
     first = sources.get(specs[0], model, batch_size=args.batch_size)  # a clear error for a bad spec / model
     h, w, c = (int(d) for d in first.model.inputs[0].shape[1:])
     if args.casm_protocol:
         from hrcam.casm.scoring import protocol_data
+        from hrcam.data.resolve import parse_data_spec
 
-        if args.data == "synthetic":
-            raise ValueError("--casm-protocol applies to folder datasets, not --data synthetic")
-        data = protocol_data(args.data, h, args.resize, args.split, args.bbox, limit=args.limit)
+        source, root = parse_data_spec(args.data)
+        if source != "folder":
+            raise ValueError(f"--casm-protocol applies to folder datasets (ImageNet layout), not {source}")
+        data = protocol_data(root, h, args.resize, args.split, args.bbox, limit=args.limit)
     else:
         data = load_scoring_data(args, SimpleNamespace(input_shape=(h, w, c), num_classes=first.num_classes))
     result = score_methods(
@@ -144,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         progress=not args.json,
     )
-    result["methods"] = dict(zip(args.method, result["methods"].values(), strict=True))
+    result["methods"] = dict(zip(names, result["methods"].values(), strict=True))
     result["model"] = str(args.model)
     result["data"] = str(args.data)
     lines = _table(result)

@@ -5,7 +5,13 @@
         --explainer RUN/explainer/best.keras --rtsal RUN2/explainer/best.keras --data synthetic \\
         --method 0 --method 0.5 --method 1 --method perfect --method gradcam --method rise \\
         --method guidedbackprop --method rtsal --method explainer \\
-        --specificity 0,1,2,3,4 --out DIR --save-maps
+        --specificity 0,1,2,3,4 --out DIR --save-maps --save-masks DIR/masks
+
+``--data`` also takes the official layouts (``voc2007:ROOT``, ``coco2014:ROOT``, ``cub:ROOT``, ...; the
+test split is then the layout's images with masks). ``--out`` gets ``scores.json``, ``test_metrics.txt`` /
+``.json`` (every metric over all images, per class and averaged over the classes) and the specificity
+heatmaps;
+``hrcam tables OUT/scores.json`` prints the paper's tables from it.
 """
 
 from __future__ import annotations
@@ -29,6 +35,12 @@ def add_mask_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--rise-masks", type=int, default=2000, metavar="N", help="RISE's number of masks")
     g.add_argument("--specificity", metavar="C1,C2,...", help="classes of the class-specificity matrix")
     g.add_argument("--save-maps", action="store_true", help="write the merged maps to OUT/maps_<method>.npz")
+    g.add_argument(
+        "--save-masks",
+        metavar="DIR",
+        help="write each image's masks as PNGs: DIR/<method>/<stem>.png (max-merged over its classes) and "
+        "DIR/<method>/<stem>/<class>.png per labelled class",
+    )
 
 
 def run_masks(args: argparse.Namespace) -> int:
@@ -46,7 +58,9 @@ def run_masks(args: argparse.Namespace) -> int:
         f"data.num_classes={int(classifier.output_shape[-1])}",
     ]
     if args.data != "synthetic":
-        over += ["data.source=folder", f"data.root={args.data}"]
+        from hrcam.data.resolve import data_overrides
+
+        over += data_overrides(args.data)  # ROOT, voc2007:ROOT, coco2014:ROOT, cub:ROOT, ...
     cfg = load_explainer_config(args.config, over)
     data = mask_data(cfg.data, args.split or "test")
     if args.limit:
@@ -65,6 +79,25 @@ def run_masks(args: argparse.Namespace) -> int:
             raise ValueError(
                 f"--specificity must be comma-separated class ids, got {args.specificity!r}"
             ) from None
+    names = dict(zip(specs.values(), specs, strict=True))  # report under the names the user gave
+    on_maps, written = None, []
+    if args.save_masks:
+        from hrcam.explainer.saved_masks import image_stems, save_mask_pngs
+
+        stems = image_stems(data.files, len(data))
+
+        def on_maps(method, merged, per_class):
+            n = save_mask_pngs(
+                args.save_masks,
+                names.get(method, method),
+                stems,
+                merged,
+                per_class,
+                data.labels,
+                data.class_names,
+            )
+            written.append(n)
+
     res = evaluate_methods(
         list(specs.values()),
         data.images,
@@ -75,19 +108,26 @@ def run_masks(args: argparse.Namespace) -> int:
         rise_masks=args.rise_masks,
         specificity_classes=classes,
         seed=args.seed,
+        class_names=data.class_names,
+        on_maps=on_maps,
     )
-    names = dict(zip(specs.values(), specs, strict=True))  # report under the names the user gave
     res = {
         k: ({names.get(m, m): v for m, v in val.items()} if k != "none" else val) for k, val in res.items()
     }
     maps = res.pop("maps")
+    res["f1_curves"] = res.get("f1_curves", {})
     result = {"num_images": len(data), "class_names": list(data.class_names), **res}
+    result["specificity_classes"] = classes or []
     lines = _lines(result)
     if args.out:
-        from hrcam.io import atomic_path, write_json
+        from hrcam.explainer.tables import test_metrics_text
+        from hrcam.io import atomic_path, write_json, write_text
 
         out = Path(args.out)
         write_json(out / "scores.json", result)
+        metrics = {k: result[k] for k in ("num_images", "class_names", "table", "per_class")}
+        write_json(out / "test_metrics.json", metrics)
+        write_text(out / "test_metrics.txt", test_metrics_text(result, f"hrcam score --masks: {args.data}"))
         if classes is not None:
             from hrcam.plotting.specificity import save_specificity_heatmaps
 
@@ -96,7 +136,9 @@ def run_masks(args: argparse.Namespace) -> int:
             for name, m in maps.items():
                 with atomic_path(out / f"maps_{name}.npz", suffix=".npz") as tmp:
                     np.savez_compressed(tmp, maps=m.astype(np.float16))
-        lines.append(f"wrote {out}/scores.json")
+        lines.append(f"wrote {out}/scores.json and {out}/test_metrics.txt (per class)")
+    if args.save_masks:
+        lines.append(f"wrote {sum(written)} mask PNGs under {args.save_masks}")
     return emit(result, args.json, lines) or 0
 
 

@@ -20,6 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         "--classifier", metavar="MODEL.keras", help="a trained classifier (skips its training)"
     )
     parser.add_argument("--variant", choices=["explainer", "rtsal"], help="loss (overrides train.variant)")
+    parser.add_argument(
+        "--no-test-metrics",
+        action="store_true",
+        help="skip RUN_DIR/test_metrics.txt (the Explainer's segmentation metrics on the test split over "
+        "all images and per class, and the classifier's micro metrics)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,5 +39,29 @@ def run(args: argparse.Namespace) -> int:
     from hrcam.explainer.training import train_explainer_experiment
 
     summary = train_explainer_experiment(cfg, verbose=0 if args.quiet else "auto")
+    if not args.no_test_metrics:
+        summary.update(_test_metrics(cfg, summary))
     emit(summary, args.json, [f"{k}: {v}" for k, v in summary.items()])
     return 0
+
+
+def _test_metrics(cfg, summary: dict) -> dict:
+    """Write RUN_DIR/test_metrics.{txt,json} (as the original writes its ``*_test_metrics.txt``); a data set
+    without test masks (a folder without ROOT/masks/val) is reported, not an error."""
+    from pathlib import Path
+
+    from hrcam.explainer.tables import test_metrics_text
+    from hrcam.io import write_json, write_text
+    from hrcam.sources.class_masks import run_test_metrics
+
+    run = Path(summary["run_dir"])
+    try:
+        res = run_test_metrics(cfg, summary["explainer"], summary["classifier"], cfg.data.batch_size)
+    except FileNotFoundError as e:
+        return {"test_metrics": f"skipped: {e}"}
+    write_json(run / "test_metrics.json", res)
+    write_text(run / "test_metrics.txt", test_metrics_text(res, f"Explainer run {run}"))
+    return {
+        "test_metrics": str(run / "test_metrics.txt"),
+        **{f"test_{k}": v for k, v in res["table"]["explainer"].items()},
+    }

@@ -38,7 +38,7 @@ __all__ = [
     "apply_overrides",
 ]
 
-PRESETS = ("demo", "synthetic", "tiny-imagenet", "tiny-imagenet-128")
+PRESETS = ("demo", "synthetic", "tiny-imagenet", "tiny-imagenet-128", "animals-224")
 """Names of the presets shipped in ``hrcam/presets/`` (``opts/<name>.yaml`` in the repository)."""
 
 OBJECTIVES = ("reconstruct", "align", "distil")
@@ -62,12 +62,16 @@ class DenseNetFCNConfig(Section):
     weight_decay: float = 1e-4
     cam_channels: int = 16
     dropout: float = 0.0
+    # what the first convolution sees of [0, 1] pixels: "symmetric" [-1, 1] (hrcam's), "raw255" [0, 255] (the
+    # original HR-CAM code fed raw pixels: its weights need it; set by HalfModel(weights="best_weights.h5"))
+    pixel_scaling: str = "symmetric"
 
     RULES = {
         **{k: positive() for k in ("num_blocks", "layers_per_block", "growth_rate", "initial_filters")},
         "cam_channels": positive(),
         "weight_decay": at_least(0),
         "dropout": between(0, 1, "[)"),
+        "pixel_scaling": one_of("symmetric", "raw255"),
     }
 
     @property
@@ -126,7 +130,8 @@ class TrainConfig(AcceleratedTrainerSection):
     objective: str = "reconstruct"
     align_weight: float = 1.0
     # stage 1 only: a trained HalfModel (.keras) whose weights start a new run (same architecture, any
-    # input size: e.g. fine-tuning a 64x64 model at 128x128); a resumed run keeps its own weights
+    # input size: e.g. fine-tuning a 64x64 model at 128x128), or the original HR-CAM code's best_weights.h5
+    # (with model.pixel_scaling: raw255); a resumed run keeps its own weights
     init_weights: str | None = None
 
     RULES = AcceleratedTrainerSection.RULES | {
@@ -137,7 +142,7 @@ class TrainConfig(AcceleratedTrainerSection):
         "min_learning_rate": at_least(0),
         "objective": one_of(*OBJECTIVES),
         "align_weight": at_least(0),
-        "init_weights": Rule(lambda v: True, "a .keras path"),
+        "init_weights": Rule(lambda v: True, "a .keras path (or the original HR-CAM code's .h5)"),
     }
 
 

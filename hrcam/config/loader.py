@@ -25,7 +25,14 @@ import yaml
 
 from hrcam.config.schema import ConfigError, field_types, is_section
 
-__all__ = ["load_experiment", "read_config_file", "apply_overrides_to", "build_experiment", "preset_text"]
+__all__ = [
+    "load_experiment",
+    "read_config_file",
+    "apply_overrides_to",
+    "build_experiment",
+    "preset_text",
+    "same_section",
+]
 
 T = TypeVar("T")
 
@@ -218,3 +225,15 @@ def load_experiment(
     what = f"{schema.NAME} config"
     data = read_config_file(path_or_preset, tuple(schema.PRESETS), schema.NAME)
     return build_experiment(schema, apply_overrides_to(data, schema, overrides, what), what)
+
+
+def same_section(
+    old: dict | None, new: dict | None, defaults: dict | None, free: tuple[str, ...] = ()
+) -> bool:
+    """Whether a run directory's saved config section ``old`` and the resumed run's ``new`` agree, ignoring
+    the keys in ``free`` and the keys ``old`` lacks that ``new`` holds at their ``defaults`` (keys added to
+    the schema since the run was started, e.g. ``model.pixel_scaling``)."""
+    old, new, defaults = old or {}, new or {}, defaults or {}
+    added = {k for k in new if k not in old and k in defaults and new[k] == defaults[k]}
+    keep = lambda d: {k: v for k, v in d.items() if k not in free and k not in added}  # noqa: E731
+    return keep(old) == keep(new)

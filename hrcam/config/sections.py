@@ -1,5 +1,5 @@
-"""What every trainer's config shares (TensorFlow-free): the strategy names, and the data section of the
-HR-CAM and CASM experiments.
+"""What every trainer's config shares (TensorFlow-free): the strategy names, the data source names, and the
+data section of the HR-CAM and CASM experiments.
 
 :data:`STRATEGIES` is the one list of ``tf.distribute`` strategy names: the config sections check
 ``strategy`` against :data:`STRATEGY`, the commands offer them as ``--strategy`` choices, and
@@ -10,15 +10,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hrcam.config.schema import ConfigError, Section, at_least, between, one_of, positive
+from hrcam.config.schema import ConfigError, Rule, Section, at_least, between, one_of, positive
 
-__all__ = ["STRATEGIES", "STRATEGY", "DataConfig", "TrainerSection", "AcceleratedTrainerSection"]
+__all__ = [
+    "TrainerSection",
+    "AcceleratedTrainerSection",
+    "DATA_SOURCES",
+    "MULTI_LABEL_SOURCES",
+    "SINGLE_LABEL_SOURCES",
+    "STRATEGIES",
+    "STRATEGY",
+    "DataConfig",
+    "check_data_root",
+    "source_rule",
+]
 
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 """``tf.distribute`` strategies by name (see :mod:`hrcam.training.strategy`)."""
 
 STRATEGY = one_of(*STRATEGIES)
 """The rule of every ``strategy`` key."""
+
+MULTI_LABEL_SOURCES = ("voc2007", "voc2012", "coco2014", "coco2017")
+SINGLE_LABEL_SOURCES = ("synthetic", "folder", "cub")
+DATA_SOURCES = ("synthetic", "folder", *MULTI_LABEL_SOURCES, "cub")
+"""The ``data.source`` names (``--data SOURCE:ROOT``), resolved to datasets by :mod:`hrcam.data.resolve`."""
+
+
+def source_rule(sources: tuple[str, ...]) -> Rule:
+    """The rule of a ``data.source`` key: one of ``sources`` (:mod:`hrcam.data.resolve`)."""
+    text = "one of " + ", ".join(map(repr, sources))
+    if set(MULTI_LABEL_SOURCES) - set(sources):
+        text += " (the multi-label VOC / COCO layouts are the Explainer's: train-explainer, score --masks)"
+    return Rule(lambda v: v in sources, text)
+
+
+def check_data_root(source: str, root: str | None) -> None:
+    """Every data source but ``synthetic`` needs its folder."""
+    if source != "synthetic" and not root:
+        raise ConfigError.expected("root", root, f"a folder path when `source` is {source!r}")
 
 
 @dataclass
@@ -27,7 +57,8 @@ class DataConfig(Section):
 
     ``source="synthetic"`` generates scenes (``num_classes``, ``train_size``, ``val_size``, ``test_size``);
     ``source="folder"`` reads ``root`` in the ImageNet layout and carves ``val_fraction`` of train as the
-    validation split used for model selection (the folder's val/test split is only used for evaluation).
+    validation split used for model selection (the folder's val/test split is only used for evaluation);
+    ``source="cub"`` reads CUB-200-2011 at ``root`` (:mod:`hrcam.data.cub`; ``--data cub:ROOT``).
     """
 
     source: str = "synthetic"
@@ -45,7 +76,7 @@ class DataConfig(Section):
     seed: int = 0
 
     RULES = {
-        "source": one_of("synthetic", "folder"),
+        "source": source_rule(SINGLE_LABEL_SOURCES),
         "val_fraction": between(0, 1, "()"),
         "seed": at_least(0),
         **{k: positive() for k in ("image_size", "num_classes", "train_size", "val_size", "test_size")},
@@ -53,8 +84,7 @@ class DataConfig(Section):
     }
 
     def check(self) -> None:
-        if self.source == "folder" and not self.root:
-            raise ConfigError.expected("root", self.root, "a folder path when `source` is 'folder'")
+        check_data_root(self.source, self.root)
 
 
 @dataclass

@@ -16,25 +16,41 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["read_class_masks", "VOID"]
+from hrcam.data.layouts import read_index_png, resize_nearest
+
+__all__ = ["read_class_masks", "class_masks_from_index", "VOID"]
 
 VOID = 255
 
 
-def _read_index_png(path: str) -> np.ndarray:
-    from PIL import Image
+def class_masks_from_index(
+    idx: np.ndarray,
+    num_classes: int,
+    image_size: tuple[int, int],
+    void_as_foreground: bool = False,
+    labels: Any = None,
+    name: str = "mask",
+) -> np.ndarray:
+    """One class-index image (H, W) -> (C, H, W) bool masks at ``image_size`` (nearest neighbour).
 
-    with Image.open(path) as im:
-        if im.mode not in ("P", "L", "I", "I;16"):
-            im = im.convert("L")
-        return np.asarray(im).astype(np.int64)
-
-
-def _resize_nearest(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    h, w = arr.shape
-    rows = np.minimum(((np.arange(size[0]) + 0.5) * h / size[0]).astype(int), h - 1)
-    cols = np.minimum(((np.arange(size[1]) + 0.5) * w / size[1]).astype(int), w - 1)
-    return arr[rows][:, cols]
+    ``labels``: the image's (C,) multi-hot classes; with ``void_as_foreground`` the void pixels join the masks
+    of those classes and of the classes present in the image. ValueError (naming ``name``) for a pixel value
+    outside 0..C and 255.
+    """
+    idx = resize_nearest(np.asarray(idx), image_size)
+    bad = (idx > num_classes) & (idx != VOID)
+    if bad.any():
+        raise ValueError(
+            f"mask file {name} has pixel value {int(idx[bad][0])}; expected 0 (background), "
+            f"1..{num_classes} (classes) or {VOID} (void)"
+        )
+    masks = idx[None] == np.arange(1, num_classes + 1)[:, None, None]
+    if void_as_foreground:
+        present = masks.any(axis=(1, 2))
+        if labels is not None:
+            present |= np.asarray(labels).reshape(-1)[:num_classes] > 0
+        masks[present] |= idx == VOID
+    return masks
 
 
 def read_class_masks(
@@ -62,18 +78,10 @@ def read_class_masks(
     for i, f in enumerate(mask_files):
         if not Path(f).is_file():
             raise FileNotFoundError(f"mask file {os.fspath(f)} does not exist")
-        idx = _resize_nearest(_read_index_png(os.fspath(f)), image_size)
-        bad = (idx > num_classes) & (idx != VOID)
-        if bad.any():
-            raise ValueError(
-                f"mask file {os.fspath(f)} has pixel value {int(idx[bad][0])}; expected 0 (background), "
-                f"1..{num_classes} (classes) or {VOID} (void)"
-            )
-        for c in range(num_classes):
-            masks[i, c] = idx == c + 1
-        multi[i] = masks[i].any(axis=(1, 2))
+        idx = read_index_png(f)
+        row = np.zeros(num_classes, np.int32)
         if labels is not None:
-            multi[i, int(labels[i])] = 1
-        if void_as_foreground:
-            masks[i, multi[i] > 0] |= idx == VOID
+            row[int(labels[i])] = 1
+        masks[i] = class_masks_from_index(idx, num_classes, image_size, void_as_foreground, row, os.fspath(f))
+        multi[i] = masks[i].any(axis=(1, 2)) | (row > 0)
     return masks, multi

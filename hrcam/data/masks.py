@@ -1,5 +1,6 @@
-"""Data with per-class masks for the Explainer: multi-label synthetic scenes, and folder datasets with
-class-indexed mask PNGs.
+"""Data with per-class masks for the Explainer: multi-label synthetic scenes, folder datasets with
+class-indexed mask PNGs, and the official layouts (PASCAL VOC, MS COCO, CUB-200-2011;
+:mod:`hrcam.data.resolve`).
 
 Folder layout (the ImageNet layout of :mod:`hrcam.data.folder` plus VOC ``SegmentationClass``-style masks)::
 
@@ -8,7 +9,9 @@ Folder layout (the ImageNet layout of :mod:`hrcam.data.folder` plus VOC ``Segmen
                                            0 = background, 255 = void (object borders in VOC)
 
 The mask PNGs are read by :func:`hrcam.data.mask_files.read_class_masks` (through
-:meth:`hrcam.data.folder.FolderDataset.class_masks`).
+:meth:`hrcam.data.folder.FolderDataset.class_masks`). The official layouts give their own splits, targets and
+masks (:class:`hrcam.data.layouts.OfficialDataset`); their images stay files until they are needed
+(``MaskData.files``), so a training set as large as COCO's is streamed, not held in memory.
 """
 
 from __future__ import annotations
@@ -23,31 +26,60 @@ __all__ = ["MaskData", "mask_data"]
 
 @dataclass
 class MaskData:
-    """images (N, H, W, 3) uint8; labels (N, C) int32 multi-hot; masks (N, C, H, W) bool; class_names."""
+    """images (N, H, W, 3) uint8 (None while they are only ``files``); labels (N, C) int32 multi-hot; masks
+    (N, C, H, W) bool (None for a split without masks); class_names; files (N,) image paths where the data
+    comes from files; image_size (H, W)."""
 
-    images: np.ndarray
+    images: np.ndarray | None
     labels: np.ndarray
-    masks: np.ndarray
+    masks: np.ndarray | None
     class_names: tuple[str, ...]
+    files: list[str] | None = None
+    image_size: tuple[int, int] | None = None
 
     def __len__(self) -> int:
-        return int(self.images.shape[0])
+        return int(self.labels.shape[0])
 
     def subset(self, n: int) -> MaskData:
-        return MaskData(self.images[:n], self.labels[:n], self.masks[:n], self.class_names)
+        cut = lambda a: None if a is None else a[:n]  # noqa: E731
+        return MaskData(
+            cut(self.images),
+            self.labels[:n],
+            cut(self.masks),
+            self.class_names,
+            cut(self.files),
+            self.image_size,
+        )
+
+    def load_images(self, n: int | None = None) -> np.ndarray:
+        """(n, H, W, 3) uint8: the first ``n`` images (all by default), decoded from ``files`` if needed."""
+        if self.images is not None:
+            return self.images[:n]
+        from hrcam.data.images import load_image_files
+
+        return load_image_files(self.files[:n], self.image_size)
 
 
-def mask_data(config: Any, split: str) -> MaskData:
+def mask_data(config: Any, split: str, with_masks: bool | None = None, load_images: bool = True) -> MaskData:
     """Images, multi-hot labels and per-class masks for ``split`` ("train", "val" or "test") of an
-    ``hrcam train-explainer`` data section (``source`` synthetic or folder).
+    ``hrcam train-explainer`` data section (``source``: synthetic, folder or an official layout).
 
     Synthetic: multi-label scenes with seeds ``seed``, ``seed + 1000``, ``seed + 2000`` for the three splits
     (never the same scenes). Folder: ``train`` and ``val`` are the stratified split of ``ROOT/train``
-    (:meth:`FolderDataset.split_train_val`), ``test`` is ``ROOT/val`` (or ``ROOT/test``).
+    (:meth:`FolderDataset.split_train_val`), ``test`` is ``ROOT/val`` (or ``ROOT/test``). Official layouts
+    (:func:`official_mask_data`): their own splits.
+
+    Args:
+        with_masks: official layouts: read the masks (default: for ``test`` only), keeping only the images
+            that have them (VOC's segmentation subset).
+        load_images: official layouts: decode the images now (else ``MaskData.files`` only).
     """
     if split not in ("train", "val", "test"):
         raise ValueError(f"`split` must be 'train', 'val' or 'test', got {split!r}")
     size = int(config.image_size)
+    if config.source not in ("synthetic", "folder"):
+        with_masks = split == "test" if with_masks is None else with_masks
+        return official_mask_data(config, split, with_masks, load_images)
     if config.source == "synthetic":
         from hrcam.data.scenes import make_scenes
 
@@ -75,4 +107,46 @@ def mask_data(config: Any, split: str) -> MaskData:
     masks, multi = folder.class_masks(
         files, split_name, (size, size), bool(config.void_as_foreground), labels
     )
-    return MaskData(load_image_files(files, (size, size)), multi, masks, tuple(folder.class_names))
+    return MaskData(
+        load_image_files(files, (size, size)), multi, masks, tuple(folder.class_names), files, (size, size)
+    )
+
+
+def official_mask_data(
+    config: Any, split: str, with_masks: bool = True, load_images: bool = True
+) -> MaskData:
+    """:func:`mask_data` of an official layout (``config.source`` voc2007, voc2012, coco2014, coco2017 or
+    cub; ``config.root``): the layout's ``split`` (``val_fraction`` and ``seed`` where it carves its
+    validation split), restricted to the images with masks when ``with_masks``; ``config.test_limit``
+    (when set) keeps a seeded random subset of that many test images."""
+    from hrcam.data.resolve import open_dataset
+
+    size = (int(config.image_size), int(config.image_size))
+    dataset = open_dataset(config.source, config.root, seed=int(config.seed))
+    if dataset.num_classes != int(config.num_classes):
+        raise ValueError(
+            f"data.num_classes is {config.num_classes} but {config.source} at {config.root} has "
+            f"{dataset.num_classes} classes; set data.num_classes={dataset.num_classes}"
+        )
+    ids = dataset.ids(split)
+    if with_masks:
+        keep = dataset.has_masks(ids)
+        ids = [i for i, k in zip(ids, keep) if k]
+        if not ids:
+            raise ValueError(
+                f"the {split} split of {config.source} at {config.root} has no images with masks"
+            )
+    limit = getattr(config, "test_limit", None)
+    if split == "test" and limit and limit < len(ids):
+        chosen = np.sort(np.random.default_rng(int(config.seed)).choice(len(ids), int(limit), replace=False))
+        ids = [ids[i] for i in chosen]
+    if not ids:
+        raise ValueError(f"the {split} split of {config.source} at {config.root} is empty")
+    files = dataset.paths(ids)
+    masks = dataset.class_masks(ids, size, bool(config.void_as_foreground)) if with_masks else None
+    images = None
+    if load_images:
+        from hrcam.data.images import load_image_files
+
+        images = load_image_files(files, size)
+    return MaskData(images, dataset.targets(ids), masks, tuple(dataset.class_names), files, size)

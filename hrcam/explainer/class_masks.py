@@ -6,6 +6,9 @@ segmentation table and the class-specificity matrix.
 * Trivial baselines: ``"0"``, ``"0.5"``, ``"1"`` (constant maps) and ``"perfect"`` (the ground truth).
 * The table: the mean over images of every :func:`hrcam.evaluation.segmentation.segmentation_scores`
   metric (AUC ignores images whose ground truth is one class).
+* Per class (:func:`per_class_table`): for each class c, the same metrics over the images labelled c, on the
+  class-c map against the class-c mask (the ``saliency`` metric with the probability of c alone), and their
+  mean over the classes.
 * The class-specificity matrix (``evaluate_class_scores.ipynb``): for target class t (row) and mask class k
   (column), the mean over images containing t and thresholds 0.1..0.9 of softmax_t(f(x * [mask_k > thr])).
 """
@@ -25,6 +28,8 @@ __all__ = [
     "merge_class_maps",
     "trivial_maps",
     "segmentation_table",
+    "per_class_table",
+    "f1_curve",
     "specificity_matrix",
 ]
 
@@ -84,6 +89,44 @@ def segmentation_table(maps: Any, gt: Any, masked_probs: Any = None, labels: Any
         lab = [np.flatnonzero(row) if row.any() else np.array([0]) for row in np.asarray(labels)]
     s = segmentation_scores(maps, gt, masked_probs=masked_probs, labels=lab)
     return {k: float(np.nanmean(s[k])) for k in TABLE_METRICS if k in s}
+
+
+def per_class_table(
+    pair_maps: Any,
+    pair_masks: Any,
+    pair_classes: Any,
+    class_names: Any,
+    masked_probs: Any = None,
+) -> dict[str, dict[str, float]]:
+    """The table's metrics per class, from (image, class) pairs of the images' labelled classes.
+
+    Args:
+        pair_maps, pair_masks: (P, H, W) in [0, 1]: each pair's class map and class mask.
+        pair_classes: (P,) the pairs' class indices.
+        class_names: the C class names (keys of the result).
+        masked_probs: optional (P, C) softmax of the classifier on ``map * x`` (the ``saliency`` metric
+            of the pair's class).
+
+    Returns:
+        ``{class name: {metric: mean over its images}}`` for every class with at least one image, and
+        ``"mean"``: the mean over those classes of each metric.
+    """
+    cls = np.asarray(pair_classes, int).reshape(-1)
+    labels = None if masked_probs is None else [np.array([c]) for c in cls]
+    s = segmentation_scores(pair_maps, pair_masks, masked_probs=masked_probs, labels=labels)
+    keys = [k for k in TABLE_METRICS if k in s]
+    out: dict[str, dict[str, float]] = {}
+    for c in np.unique(cls):
+        rows = cls == c
+        out[str(class_names[c])] = {k: float(np.nanmean(s[k][rows])) for k in keys}
+    if out:
+        out["mean"] = {k: float(np.nanmean([row[k] for row in out.values()])) for k in keys}
+    return out
+
+
+def f1_curve(maps: Any, gt: Any) -> list[float]:
+    """The mean over images of the discrete F1 at thresholds 0.1, ..., 0.9 (the paper's F1 plot)."""
+    return [float(v) for v in np.nanmean(segmentation_scores(maps, gt)["discrete_f1s"], axis=0)]
 
 
 def specificity_matrix(probs: Any, labels: Any, classes: Any = None) -> np.ndarray:

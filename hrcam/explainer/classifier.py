@@ -12,7 +12,8 @@ the last feature map is the layer named ``features`` (Grad-CAM's layer, and the 
   average pooling + a linear head.
 
 ``weights=None`` trains from scratch (offline); ``weights="imagenet"`` (keras.applications backbones, needs
-network once) loads ImageNet weights and freezes the backbone, as the original does.
+network once) loads ImageNet weights and freezes the backbone, as the original does; the path of the same
+weights file on disk does the same without network.
 
 Training (:func:`compile_classifier`): binary cross-entropy on the logits for multi-label data (sigmoid
 outputs), categorical cross-entropy for single-label data; the micro metrics of the original's
@@ -29,7 +30,7 @@ from keras import layers
 
 from hrcam.highres.densenet_fcn import DenseNetFCNConfig, build_encoder
 from hrcam.highres.layers import LAYERS
-from hrcam.highres.preprocessing import PixelPreprocessing
+from hrcam.highres.preprocessing import PixelPreprocessing, application_weights
 
 __all__ = [
     "ARCHITECTURES",
@@ -53,6 +54,7 @@ def _backbone(architecture: str, inputs, weights: str | None, densenet: DenseNet
         features, _ = build_encoder(inputs, densenet or DenseNetFCNConfig())
         return features
     builder = keras.applications.VGG16 if architecture == "vgg16" else keras.applications.ResNet50
+    weights = application_weights(weights)  # None, "imagenet" or a local file of the same weights
     mode = "torch" if weights is None else "caffe"  # keras.applications' ImageNet weights expect caffe input
     x = PixelPreprocessing(mode, name=LAYERS.preprocess)(inputs)
     base = builder(include_top=False, weights=weights, input_shape=tuple(inputs.shape[1:]))
@@ -76,7 +78,8 @@ def build_classifier(
         architecture: ``"vgg16"``, ``"resnet50"`` or ``"densenet_fcn"``.
         num_classes: C >= 1.
         input_shape: (H, W, 3).
-        weights: ``None`` or ``"imagenet"`` (keras.applications backbones only).
+        weights: ``None``, ``"imagenet"`` or the path of a local keras.applications weights file
+            (``vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5``, ...; keras.applications backbones only).
         densenet: the DenseNet-FCN sizes (``architecture="densenet_fcn"``).
         hidden_units, dropout: VGG-16's MLP head (4096 and 0.5 in the original).
 
@@ -87,8 +90,6 @@ def build_classifier(
         raise ValueError(f"`architecture` must be one of {ARCHITECTURES}, got {architecture!r}")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"`num_classes` must be a positive int, got {num_classes!r}")
-    if weights not in (None, "imagenet"):
-        raise ValueError(f"`weights` must be None or 'imagenet', got {weights!r}")
     if architecture == "densenet_fcn":
         (densenet or DenseNetFCNConfig()).check_input_shape(tuple(input_shape))
     inputs = keras.Input(shape=tuple(input_shape), name="images")

@@ -14,7 +14,7 @@ from typing import Any
 from hrcam.config import load_experiment
 from hrcam.config.loader import build_experiment
 from hrcam.config.schema import ConfigError, Rule, Section, at_least, between, one_of, positive
-from hrcam.config.sections import TrainerSection
+from hrcam.config.sections import DATA_SOURCES, TrainerSection, check_data_root, source_rule
 
 __all__ = [
     "ExplainerExperiment",
@@ -24,6 +24,8 @@ __all__ = [
 
 EXPLAINER_PRESETS = (
     "explainer-synthetic",
+    "explainer-voc2007",
+    "explainer-coco2014",
     "explainer-vgg16-voc",
     "explainer-resnet50-voc",
     "explainer-vgg16-coco",
@@ -33,7 +35,9 @@ EXPLAINER_PRESETS = (
 
 @dataclass
 class ExplainerData(Section):
-    source: str = "synthetic"  # synthetic (multi-label scenes) | folder (ROOT/masks/<split>/<stem>.png)
+    # synthetic (multi-label scenes) | folder (ROOT/masks/<split>/<stem>.png) | voc2007 | voc2012 | coco2014 |
+    # coco2017 | cub (the official layouts at `root`; --data voc2007:ROOT sets both)
+    source: str = "synthetic"
     root: str | None = None
     image_size: int = 64
     num_classes: int = 5
@@ -42,19 +46,20 @@ class ExplainerData(Section):
     val_size: int = 200
     test_size: int = 200
     void_as_foreground: bool = False  # folder masks: VOC's 255 border counts as object (the original's rule)
+    test_limit: int | None = None  # official layouts: a seeded subset of this many test images (COCO: 1000)
     batch_size: int = 16
     seed: int = 0
 
     RULES = {
-        "source": one_of("synthetic", "folder"),
+        "source": source_rule(DATA_SOURCES),
         **{k: positive() for k in ("image_size", "num_classes", "train_size", "val_size", "test_size")},
+        "test_limit": positive(),
         "batch_size": positive(),
         "seed": at_least(0),
     }
 
     def check(self) -> None:
-        if self.source == "folder" and not self.root:
-            raise ConfigError.expected("root", self.root, "a folder path when `source` is 'folder'")
+        check_data_root(self.source, self.root)
         low, high = self.objects_per_image  # synthetic scenes only: objects of distinct classes
         if self.source == "synthetic" and not 1 <= low <= high <= self.num_classes:
             raise ConfigError.expected(
@@ -64,10 +69,16 @@ class ExplainerData(Section):
             )
 
 
+WEIGHTS = Rule(lambda v: v == "imagenet" or str(v).endswith(".h5"), "'imagenet' or a weights file path (.h5)")
+"""keras.applications weights: downloaded ImageNet weights or the same file on disk."""
+
+
 @dataclass
 class ClassifierSection(Section):
     architecture: str = "densenet_fcn"  # vgg16 | resnet50 | densenet_fcn
-    weights: str | None = None  # None (offline) | imagenet
+    weights: str | None = (
+        None  # None (from scratch) | imagenet | PATH.h5 (the keras.applications file, offline)
+    )
     path: str | None = None  # a trained classifier .keras (else one is trained into RUN_DIR/classifier)
     multi_label: bool = True  # BCE on sigmoid outputs; False = single-label CE
     epochs: int = 20
@@ -81,7 +92,7 @@ class ClassifierSection(Section):
 
     RULES = {
         "architecture": one_of("vgg16", "resnet50", "densenet_fcn"),
-        "weights": one_of("imagenet"),
+        "weights": WEIGHTS,
         "patience": at_least(0),
         **{k: positive() for k in ("epochs", "learning_rate", "num_blocks", "layers_per_block")},
         **{k: positive() for k in ("growth_rate", "initial_filters", "hidden_units")},
@@ -95,7 +106,7 @@ def _power_of_two(v: int) -> bool:
 @dataclass
 class ExplainerSection(Section):
     backbone: str = "classifier"  # resnet50 (dilated, OS 8) | classifier (its own feature stages)
-    weights: str | None = None
+    weights: str | None = None  # the resnet50 backbone's: None | imagenet | PATH.h5 (a local ResNet-50 file)
     output_stride: int = 8
     channels: int = 256
     rates: tuple[int, ...] = (12, 24, 36)
@@ -105,6 +116,7 @@ class ExplainerSection(Section):
 
     RULES = {
         "backbone": one_of("resnet50", "classifier"),
+        "weights": WEIGHTS,
         "output_stride": positive(),
         "channels": positive(),
         "rates": Rule(lambda v: len(v) > 0 and min(v) >= 1, "a non-empty list of positive ints"),

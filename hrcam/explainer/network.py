@@ -30,7 +30,7 @@ from keras import layers
 
 from hrcam.explainer.classifier import FEATURES_LAYER
 from hrcam.highres.layers import LAYERS
-from hrcam.highres.preprocessing import PixelPreprocessing
+from hrcam.highres.preprocessing import PixelPreprocessing, application_weights
 
 __all__ = [
     "BACKBONES",
@@ -199,6 +199,7 @@ def _feature_extractor(
         return _with_low_level(copy, decoder_stride)
     if backbone != "resnet50":
         raise ValueError(f"`backbone` must be one of {BACKBONES} (or the classifier model), got {backbone!r}")
+    weights = application_weights(weights)  # None, "imagenet" or a local ResNet-50 "notop" weights file
     base = keras.applications.ResNet50(include_top=False, weights=weights, input_shape=tuple(input_shape))
     base = dilate_backbone(base, output_stride)
     inputs = keras.Input(shape=tuple(input_shape), name="images")
@@ -225,7 +226,7 @@ def build_explainer(
         input_shape: (H, W, 3).
         backbone: ``"resnet50"`` (dilated, output stride ``output_stride``) or the classifier model (its
             ``features`` stages are copied, trainable, with the classifier's weights).
-        weights: ``None`` or ``"imagenet"`` for the ResNet-50 backbone.
+        weights: ``None``, ``"imagenet"`` or a local ResNet-50 weights file for the ResNet-50 backbone.
         channels, rates, dropout: the DeepLab head (256, (12, 24, 36), 0.5 in the original).
         decoder_stride: ``None`` (the original's DeepLabv3 head: logits at the features' stride, up-sampled
             bilinearly) or a power of 2 below that stride (4 in DeepLabv3+): a DeepLabv3+ decoder on the

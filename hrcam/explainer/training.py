@@ -173,13 +173,20 @@ class MaskImages(keras.callbacks.Callback):
 
 
 def _datasets(cfg, data_fn):
+    """Train / val :class:`~hrcam.data.masks.MaskData` and their datasets: in memory (synthetic, folder) or
+    streamed from the files (the official layouts, e.g. COCO's 80k training images)."""
+    from hrcam.data.folder import make_dataset
     from hrcam.data.pipeline import from_arrays
 
-    tr, va = data_fn(cfg.data, "train"), data_fn(cfg.data, "val")
-    bs = cfg.data.batch_size
-    train_ds = from_arrays(tr.images, tr.labels, bs, shuffle=True, seed=cfg.data.seed)
-    val_ds = from_arrays(va.images, va.labels, bs)
-    return tr, va, train_ds, val_ds
+    streamed = cfg.data.source not in ("synthetic", "folder")
+    kw = {"with_masks": False, "load_images": False} if streamed else {}
+    tr, va = data_fn(cfg.data, "train", **kw), data_fn(cfg.data, "val", **kw)
+    bs, seed = cfg.data.batch_size, cfg.data.seed
+    if streamed:
+        train_ds = make_dataset(tr.files, tr.labels, tr.image_size, bs, shuffle=True, seed=seed)
+        return tr, va, train_ds, make_dataset(va.files, va.labels, va.image_size, bs)
+    train_ds = from_arrays(tr.images, tr.labels, bs, shuffle=True, seed=seed)
+    return tr, va, train_ds, from_arrays(va.images, va.labels, bs)
 
 
 def _stage(
@@ -338,10 +345,13 @@ def train_explainer_experiment(cfg, verbose: Any = "auto") -> dict[str, Any]:
     cfg_path = root / "config.yaml"
     if cfg_path.is_file():
         old = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+        from hrcam.config.loader import same_section
+
         free = ("epochs", "patience", "learning_rate", "path")  # may change between a run and its resume
+        defaults = type(cfg)().to_dict()
         for section in ("data", "classifier", "explainer"):
-            a, b = old.get(section) or {}, cfg.to_dict()[section]
-            if {k: v for k, v in a.items() if k not in free} != {k: v for k, v in b.items() if k not in free}:
+            a, b = old.get(section), cfg.to_dict()[section]
+            if not same_section(a, b, defaults[section], free):
                 raise ValueError(
                     f"run directory {str(root)!r} holds a run with a different `{section}` config; "
                     "use another "
@@ -355,7 +365,7 @@ def train_explainer_experiment(cfg, verbose: Any = "auto") -> dict[str, Any]:
     else:
         classifier = train_classifier(cfg, root, train_ds, val_ds, verbose)
     n_ex = min(8, len(va))
-    example = (va.images[:n_ex].astype(np.float32) / 255.0, va.labels[:n_ex].astype(np.float32))
+    example = (va.load_images(n_ex).astype(np.float32) / 255.0, va.labels[:n_ex].astype(np.float32))
     explainer, history = train_explainer(cfg, classifier, root, train_ds, val_ds, example, verbose)
     summary = {
         "run_dir": str(root),

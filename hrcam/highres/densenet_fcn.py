@@ -11,7 +11,8 @@ connections. For a 224x224 input the CAM level is 14x14 (H/16) and the high-reso
 
 Layer names (``b`` = ``num_blocks``):
 
-* ``preprocess`` (``Rescaling`` [0, 1] -> [-1, 1]), ``initial_conv/bn/relu``
+* ``preprocess`` (``Rescaling`` [0, 1] -> [-1, 1]; [0, 255] with ``pixel_scaling="raw255"``, the original
+  code's input), ``initial_conv/bn/relu``
 * ``tr_early_*`` (early transition), ``dense{i}_{j}_*`` dense blocks, ``tr{i}_*`` transitions down
 * ``dense{b}_*`` the bottleneck block, ``tr_up0`` + ``skip0_concat`` + ``dense{b+1}_*`` the up-block to the
   CAM level, whose output tensor is ``cam_features`` (the concatenation of that block's new maps)
@@ -40,6 +41,7 @@ def config_of(model: keras.Model) -> DenseNetFCNConfig | None:
         return None
     num_blocks = sum(1 for n in names if n.startswith("tr") and n.endswith("_pool") and n[2:-5].isdigit())
     reg = model.get_layer("initial_conv").kernel_regularizer
+    pre = model.get_layer(LAYERS.preprocess) if LAYERS.preprocess in names else None
     dropout = model.get_layer("dense0_0_dropout").rate if "dense0_0_dropout" in names else 0.0
     return DenseNetFCNConfig(
         num_blocks=num_blocks,
@@ -50,6 +52,7 @@ def config_of(model: keras.Model) -> DenseNetFCNConfig | None:
         weight_decay=float(reg.l2) if reg is not None else 0.0,
         cam_channels=int(model.get_layer(LAYERS.cam_features).filters),
         dropout=float(dropout),
+        pixel_scaling="raw255" if float(getattr(pre, "scale", 2.0)) == 255.0 else "symmetric",
     )
 
 
@@ -159,7 +162,10 @@ def build_encoder(inputs, config: DenseNetFCNConfig):
         (s = ``config.cam_stride``), and the list of skip tensors from shallow to deep (the early
         transition's input first when ``early_transition``).
     """
-    x = layers.Rescaling(2.0, offset=-1.0, name=LAYERS.preprocess)(inputs)
+    if config.pixel_scaling == "raw255":  # the original code's raw 0-255 pixels (its trained weights)
+        x = layers.Rescaling(255.0, offset=0.0, name=LAYERS.preprocess)(inputs)
+    else:
+        x = layers.Rescaling(2.0, offset=-1.0, name=LAYERS.preprocess)(inputs)
     x = layers.Conv2D(
         config.initial_filters,
         3,

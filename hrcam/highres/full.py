@@ -19,7 +19,7 @@ from hrcam.highres.densenet_fcn import (
     build_resize_expansion,
     config_of,
 )
-from hrcam.highres.half import HalfModel
+from hrcam.highres.half import PAPER_INPUT_SHAPE, HalfModel
 from hrcam.highres.layers import LAYERS, add_cam_head, high_res_layer
 
 __all__ = ["FullModel", "OBJECTIVES", "EXPANSIONS", "check_weights", "folded_class_maps"]
@@ -150,6 +150,11 @@ class FullModel(CamModelBase, keras.Model):
       linear smoothing convolution last) trained to distil the low-res CAM activations at strides S, S/2,
       S/4 plus an edge-aware smoothness term from the image (:mod:`hrcam.highres.stage2`).
 
+    ``FullModel()`` builds the paper's own setting (398 ImageNet animal classes at 224x224), untrained;
+    ``FullModel(weights="best_weights.h5")`` loads the original HR-CAM code's full-model weights (Keras 2
+    HDF5, mapped by layer name: :mod:`hrcam.highres.original_weights`; the network is then fed 0-255 pixels,
+    as the original was).
+
     High-res CAM of class c: ``A_high . W[:, c]`` with ``A_high`` the (B, H, W, K) ``tr_up_early``
     activations and ``W`` the classifier's Dense kernel.
     """
@@ -164,9 +169,12 @@ class FullModel(CamModelBase, keras.Model):
         config: DenseNetFCNConfig | None = None,
         model: keras.Model | None = None,
         name: str | None = None,
+        weights: str | None = None,
     ):
         if objective is not None and objective not in OBJECTIVES:
             raise ValueError(f"`objective` must be one of {OBJECTIVES}, got {objective!r}")
+        if weights is not None and (model is not None or half_model is not None):
+            raise ValueError("`weights` builds a new FullModel: pass it without `model` / `half_model`")
         if model is not None:
             graph = model.model if isinstance(model, CamModelBase) else model
             if not isinstance(graph.output, dict) or LAYERS.reconstruction not in graph.output:
@@ -179,16 +187,35 @@ class FullModel(CamModelBase, keras.Model):
             objective = objective or "reconstruct"
             if half_model is not None:
                 config, num_classes, input_shape = self._check_half(half_model)
-            elif num_classes is None or input_shape is None:
-                raise ValueError("pass `half_model`, or both `num_classes` and `input_shape`")
-            config = config or DenseNetFCNConfig()
-            graph = build_full_model(int(num_classes), tuple(input_shape), config, objective)
+            graph, config = self._build(num_classes, input_shape, config, objective, weights)
         self._init_graph(graph, name)
         self._set_untracked("config", config)
         self._set_untracked("objective", objective)
         self._set_untracked("half_layer_names", [])
         if model is None and half_model is not None:
             self.transfer_from(half_model)
+
+    @staticmethod
+    def _build(num_classes, input_shape, config, objective: str, weights):
+        """The paper's configuration unless given: 398 classes (or the weights file's), 224x224; a Keras 2
+        ``weights`` file (the original's) is loaded by layer name into a network fed 0-255 pixels."""
+        from hrcam.highres import original_weights as ow
+
+        keras2 = weights is not None and ow.check_weights_file(weights)
+        if num_classes is None:
+            num_classes = (ow.file_num_classes(weights) if keras2 else None) or ow.ORIGINAL_NUM_CLASSES
+        if config is None:
+            config = DenseNetFCNConfig(pixel_scaling="raw255") if keras2 else DenseNetFCNConfig()
+        input_shape = tuple(input_shape) if input_shape is not None else PAPER_INPUT_SHAPE
+        graph = build_full_model(int(num_classes), input_shape, config, objective)
+        if weights is not None:
+            if keras2 and "main_output" not in ow.read_keras2_weights(weights):
+                raise ValueError(
+                    f"{weights!r} holds a HalfModel's weights (no main_output layer): load it with "
+                    "FullModel(half_model=HalfModel(weights=...)) and train the expansion path"
+                )
+            ow.load_weights_file(graph, weights)
+        return graph, config
 
     @staticmethod
     def _check_half(half_model: HalfModel):

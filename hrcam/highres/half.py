@@ -14,9 +14,11 @@ from hrcam.highres.base import CamModelBase
 from hrcam.highres.compiling import classifier_compile_args, labels_are_one_hot
 from hrcam.highres.densenet_fcn import DenseNetFCNConfig, build_encoder, config_of
 from hrcam.highres.layers import LAYERS, add_cam_head
-from hrcam.highres.preprocessing import APPLICATION_MODES, PixelPreprocessing
+from hrcam.highres.preprocessing import APPLICATION_MODES, PixelPreprocessing, application_weights
 
-__all__ = ["HalfModel", "build_half_model"]
+__all__ = ["HalfModel", "PAPER_INPUT_SHAPE", "build_half_model"]
+
+PAPER_INPUT_SHAPE = (224, 224, 3)  # the HR-CAM paper's images (its ImageNet animal subset at 224x224)
 
 
 def build_half_model(
@@ -45,7 +47,15 @@ def _build_backbone_model(
             known = sorted(n for n in APPLICATION_MODES)
             raise ValueError(f"`backbone` {backbone!r} is not a keras.applications model; known: {known}")
         builder = getattr(keras.applications, apps[key])
-        base = builder(include_top=False, weights=weights, input_shape=tuple(input_shape))
+        weights = application_weights(weights)
+        try:
+            base = builder(include_top=False, weights=weights, input_shape=tuple(input_shape))
+        except ValueError as e:
+            if weights in (None, "imagenet"):
+                raise
+            raise ValueError(
+                f"`weights` {weights!r} do not fit {apps[key]}(include_top=False): {e}"
+            ) from None
         mode = preprocessing or APPLICATION_MODES.get(key, "tf")
     elif isinstance(backbone, keras.Model):
         if weights is not None:
@@ -72,10 +82,14 @@ class HalfModel(CamModelBase, keras.Model):
     """The HR-CAM classification network with a CAM head: a Functional ``keras.Model``.
 
     ``HalfModel(num_classes=10, input_shape=(64, 64, 3))`` builds the paper's DenseNet-FCN (sizes via
-    ``config`` or keyword overrides such as ``num_blocks=3``); ``HalfModel(..., backbone="densenet121",
-    weights="imagenet")`` puts the same CAM head on a ``keras.applications`` backbone (or on any
-    ``keras.Model`` feature extractor); ``HalfModel(model=keras_model)`` wraps a Keras model with
-    hrcam's CAM head layers.
+    ``config`` or keyword overrides such as ``num_blocks=3``); ``HalfModel()`` is the paper's own setting
+    (398 ImageNet animal classes at 224x224). ``HalfModel(weights="best_weights.h5")`` loads the original
+    HR-CAM code's Keras 2 weights file by layer name (:mod:`hrcam.highres.original_weights`; the class count
+    read from the file, the network fed 0-255 pixels as the original was), or a ``.weights.h5`` of hrcam's.
+    ``HalfModel(..., backbone="densenet121", weights="imagenet")`` puts the same CAM head on a
+    ``keras.applications`` backbone (``weights``: None, "imagenet" or a local weights file, as
+    keras.applications takes it), or on any ``keras.Model`` feature extractor;
+    ``HalfModel(model=keras_model)`` wraps a Keras model with hrcam's CAM head layers.
 
     As a Keras model it takes (B, H, W, C) float32 pixels in [0, 1] and returns probabilities
     (B, num_classes); ``save`` writes a ``.keras`` file that ``keras.saving.load_model`` loads as a
@@ -87,8 +101,8 @@ class HalfModel(CamModelBase, keras.Model):
 
     def __init__(
         self,
-        num_classes: int = 10,
-        input_shape: tuple[int, int, int] = (64, 64, 3),
+        num_classes: int | None = None,
+        input_shape: tuple[int, int, int] | None = None,
         config: DenseNetFCNConfig | None = None,
         *,
         backbone: str | keras.Model | None = None,
@@ -110,21 +124,27 @@ class HalfModel(CamModelBase, keras.Model):
 
     @staticmethod
     def _build(num_classes, input_shape, config, backbone, weights, preprocessing, config_overrides):
+        from hrcam.highres import original_weights as ow
+
+        keras2 = backbone is None and weights is not None and ow.check_weights_file(weights)
+        if num_classes is None:  # the paper's class count, or the original weights file's
+            num_classes = (ow.file_num_classes(weights) if keras2 else None) or ow.ORIGINAL_NUM_CLASSES
         if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool) or num_classes < 2:
             raise ValueError(f"`num_classes` must be an int >= 2, got {num_classes!r}")
-        input_shape = tuple(input_shape)
+        input_shape = tuple(input_shape) if input_shape is not None else PAPER_INPUT_SHAPE
         if config is None:
+            if keras2:  # the original code fed raw 0-255 pixels to the network its weights come from
+                config_overrides = {"pixel_scaling": "raw255", **config_overrides}
             config = DenseNetFCNConfig(**config_overrides)
         elif config_overrides:
             raise ValueError(
                 f"pass either `config` or keyword overrides, not both: {sorted(config_overrides)}"
             )
         if backbone is None:
+            graph = build_half_model(int(num_classes), input_shape, config)
             if weights is not None:
-                raise ValueError(
-                    f"`weights={weights!r}` needs a `backbone` (the DenseNet-FCN has no pretrained weights)"
-                )
-            return build_half_model(int(num_classes), input_shape, config), config
+                ow.load_weights_file(graph, weights, config.num_blocks)
+            return graph, config
         graph = _build_backbone_model(
             int(num_classes), input_shape, backbone, weights, config.cam_channels, preprocessing
         )

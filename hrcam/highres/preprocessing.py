@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops as K
 
-__all__ = ["PixelPreprocessing", "APPLICATION_MODES"]
+__all__ = ["PixelPreprocessing", "APPLICATION_MODES", "application_weights"]
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -74,3 +74,27 @@ class PixelPreprocessing(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
+
+
+def application_weights(weights, name: str = "weights"):
+    """A ``keras.applications`` ``weights`` argument, checked: None, ``"imagenet"`` (downloaded once by
+    Keras) or the path of a local weights file (the same files, e.g.
+    ``resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5``, so a machine without network needs no download).
+
+    Returns None, "imagenet" or the path as a string. Raises FileNotFoundError for a path that is not a file,
+    TypeError for anything else.
+    """
+    import os
+
+    if weights is None or weights == "imagenet":
+        return weights
+    if not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(
+            f"`{name}` must be None, 'imagenet' or a weights file path, got {type(weights).__name__}"
+        )
+    if not os.path.isfile(weights):
+        raise FileNotFoundError(
+            f"`{name}` {os.fspath(weights)!r} is not a file; expected None, 'imagenet' or the path of a "
+            "keras.applications weights file (the include_top=False one, '..._notop.h5')"
+        )
+    return os.fspath(weights)

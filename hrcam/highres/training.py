@@ -42,12 +42,23 @@ def compile_half_model(
 
 def init_from(model, path: str) -> None:
     """Copy the weights of the HalfModel saved at ``path`` into ``model`` (same architecture; the input
-    size may differ: the DenseNet-FCN's weights do not depend on it)."""
+    size may differ: the DenseNet-FCN's weights do not depend on it). An ``.h5`` file: the original HR-CAM
+    code's (Keras 2, by layer name: :mod:`hrcam.highres.original_weights`; pixel_scaling raw255)."""
     if not Path(path).is_file():
         raise FileNotFoundError(
             f"`half.init_weights`: no HalfModel at {str(path)!r} (train the smaller model first, or set "
             "half.init_weights=null)"
         )
+    if str(path).endswith(".h5"):
+        from hrcam.highres.original_weights import check_weights_file, load_weights_file
+
+        if check_weights_file(path) and model.config.pixel_scaling != "raw255":
+            raise ValueError(
+                f"`half.init_weights` {path!r} holds the original code's weights, trained on 0-255 pixels: "
+                "set model.pixel_scaling=raw255"
+            )
+        load_weights_file(model.model, path, model.config.num_blocks)
+        return
     source = HalfModel.load(path)
     want = [tuple(w.shape) for w in model.weights]
     got = [tuple(w.shape) for w in source.weights]

@@ -14,6 +14,7 @@ for the ``saliency`` metric and the specificity matrix are ``x * mask`` in pixel
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import keras
@@ -23,7 +24,9 @@ import tensorflow as tf
 from hrcam.explainer.class_masks import (
     SPECIFICITY_THRESHOLDS,
     TRIVIAL_BASELINES,
+    f1_curve,
     merge_class_maps,
+    per_class_table,
     segmentation_table,
     specificity_matrix,
     trivial_maps,
@@ -31,7 +34,7 @@ from hrcam.explainer.class_masks import (
 from hrcam.explainer.classifier import FEATURES_LAYER
 from hrcam.highres.loading import classifier_of
 
-__all__ = ["class_maps", "evaluate_methods", "specificity", "softmax_probs"]
+__all__ = ["class_maps", "evaluate_methods", "run_test_metrics", "specificity", "softmax_probs"]
 
 
 def _batches(n: int, size: int):
@@ -39,18 +42,31 @@ def _batches(n: int, size: int):
         yield slice(i, min(n, i + size))
 
 
+_PROB_FNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _probability_fn(classifier: keras.Model):
+    """The compiled softmax of a classifier, made once per classifier (the protocol calls it many times)."""
+    fn = _PROB_FNS.get(classifier)
+    if fn is None:
+        model = classifier_of(classifier)
+        last = model.layers[-1]
+        probs = (
+            isinstance(last, keras.layers.Softmax)
+            or getattr(last, "activation", None) is keras.activations.softmax
+        )
+        fn = tf.function(
+            lambda x: model(x, training=False) if probs else tf.nn.softmax(model(x, training=False), -1),
+            reduce_retracing=True,
+        )
+        _PROB_FNS[classifier] = fn
+    return fn
+
+
 def softmax_probs(classifier: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """(N, C) softmax of the classifier's logits on float images in [0, 1] (a classifier that ends in a
     softmax, e.g. a HalfModel, gives its outputs as they are)."""
-    model = classifier_of(classifier)
-    last = model.layers[-1]
-    probs = (
-        isinstance(last, keras.layers.Softmax)
-        or getattr(last, "activation", None) is keras.activations.softmax
-    )
-    fn = tf.function(
-        lambda x: model(x, training=False) if probs else tf.nn.softmax(model(x, training=False), -1)
-    )
+    fn = _probability_fn(classifier)
     return np.concatenate(
         [fn(tf.constant(images[s], tf.float32)).numpy() for s in _batches(len(images), batch_size)]
     )
@@ -116,6 +132,17 @@ def specificity(
     return specificity_matrix(probs.reshape(n, k, len(thr), -1), labels, cls)
 
 
+def _masked_pair_probs(classifier, x, pairs, pair_maps, batch_size: int, chunk: int = 256) -> np.ndarray:
+    """(P, C) softmax of the classifier on ``x[image] * pair map`` for each (image, class) pair."""
+    parts = [
+        softmax_probs(
+            classifier, x[pairs[i : i + chunk, 0]] * pair_maps[i : i + chunk, ..., None], batch_size
+        )
+        for i in range(0, len(pairs), chunk)
+    ]
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+
 def evaluate_methods(
     methods: list[str],
     images: np.ndarray,
@@ -126,37 +153,56 @@ def evaluate_methods(
     rise_masks: int = 2000,
     specificity_classes: Any = None,
     seed: int = 0,
+    class_names: Any = None,
+    on_maps: Any = None,
 ) -> dict[str, Any]:
-    """The segmentation table (and optionally the specificity matrices) of ``methods`` (map source specs of
-    :mod:`hrcam.sources`, or the trivial baselines ``0``, ``0.5``, ``1``, ``perfect`` built from the ground
-    truth).
+    """The segmentation table, per class and over all images (and optionally the specificity matrices) of
+    ``methods`` (map source specs of :mod:`hrcam.sources`, or the trivial baselines ``0``, ``0.5``, ``1``,
+    ``perfect`` built from the ground truth).
 
     Args:
         images: (N, H, W, 3) uint8 or float in [0, 1]; labels (N, C) multi-hot; masks (N, C, H, W) bool.
         specificity_classes: classes of the specificity matrix (``None``: skip it).
+        class_names: the C class names of the per-class tables (default: the indices).
+        on_maps: optional ``on_maps(method, merged (N, H, W), per_class (N, C, H, W) or None)``, called with
+            each method's maps as they are made (e.g. to save them) instead of keeping them all.
 
     Returns:
-        ``{"table": {method: {metric: value}}, "specificity": {method: (K, K) list},
-        "maps": {method: (N, H, W)},
-        "seconds": {method: s}, "none": [K] unmasked probabilities}``.
+        ``{"table": {method: {metric: value}}`` (the paper's table: maps max-merged over an image's classes),
+        ``"per_class": {method: {class name: {metric: value}, "mean": {...}}}``, ``"f1_curves": {method:
+        [F1 at 0.1 .. 0.9]}``, ``"specificity": {method: (K, K) list}``, ``"maps": {method: (N, H, W)}``,
+        ``"seconds": {method: s}``, ``"none": [K] unmasked probabilities}``.
     """
     import time
 
     x = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
-    gt = merge_class_maps(masks.astype(np.float32), labels)
-    out: dict[str, Any] = {"table": {}, "specificity": {}, "maps": {}, "seconds": {}}
+    y = np.asarray(labels) > 0
+    masks = np.asarray(masks, bool)
+    gt = (masks & y[:, :, None, None]).any(axis=1).astype(np.float32)  # the union of the labelled classes
+    pairs = np.argwhere(y)  # (P, 2): (image, class) of every labelled class
+    pair_masks = masks[pairs[:, 0], pairs[:, 1]].astype(np.float32)
+    names = list(class_names) if class_names is not None else [str(c) for c in range(y.shape[1])]
+    keys = ("table", "per_class", "f1_curves", "specificity", "maps", "seconds")
+    out: dict[str, Any] = {k: {} for k in keys}
     for method in methods:
         t0 = time.perf_counter()
         per_class = None
         if method in TRIVIAL_BASELINES:
-            merged = trivial_maps(method, gt)
+            merged, pair_maps = trivial_maps(method, gt), trivial_maps(method, pair_masks)
         else:
             per_class = class_maps(method, x, classifier, batch_size, rise_masks, seed)
             merged = merge_class_maps(per_class, labels)
+            pair_maps = per_class[pairs[:, 0], pairs[:, 1]]
         out["seconds"][method] = time.perf_counter() - t0
         probs = softmax_probs(classifier, x * merged[..., None], batch_size * 2)
         out["table"][method] = segmentation_table(merged, gt, probs, labels)
+        if len(pairs):  # per class: every (image, labelled class) pair
+            pair_probs = _masked_pair_probs(classifier, x, pairs, pair_maps, batch_size * 2)
+            out["per_class"][method] = per_class_table(pair_maps, pair_masks, pairs[:, 1], names, pair_probs)
+        out["f1_curves"][method] = f1_curve(merged, gt)
         out["maps"][method] = merged
+        if on_maps is not None:
+            on_maps(method, merged, per_class)
         if specificity_classes is not None and per_class is not None:
             out["specificity"][method] = specificity(
                 classifier, x, per_class, labels, specificity_classes, batch_size * 4
@@ -168,3 +214,48 @@ def evaluate_methods(
             float(p[labels[:, t] > 0, t].mean()) if labels[:, t].any() else float("nan") for t in cls
         ]
     return out
+
+
+def run_test_metrics(cfg: Any, explainer: str, classifier: str, batch_size: int = 32) -> dict[str, Any]:
+    """The test metrics of a ``train-explainer`` run: the Explainer's segmentation table on the test split
+    (every metric over all images, per class and their mean) and the classifier's micro multi-label metrics
+    (a logit >= 0 is a positive, as the original's ``MultiLabelMetrics``) on the same images.
+
+    Args:
+        cfg: the run's :class:`~hrcam.explainer.config.ExplainerExperiment`.
+        explainer, classifier: the run's ``.keras`` files.
+    """
+    from hrcam.data.masks import mask_data
+
+    data = mask_data(cfg.data, "test")
+    model = keras.saving.load_model(classifier)
+    res = evaluate_methods(
+        [f"explainer:model={explainer}"],
+        data.images,
+        data.labels,
+        data.masks,
+        model,
+        batch_size=batch_size,
+        class_names=data.class_names,
+    )
+    fn = tf.function(lambda x: classifier_of(model)(x, training=False))
+    logits = np.concatenate(
+        [fn(tf.constant(data.images[s], tf.float32) / 255.0).numpy() for s in _batches(len(data), batch_size)]
+    )
+    t, p = data.labels > 0, logits >= 0.0
+    tp, fp, fn_, tn = (float(np.sum(a)) for a in (t & p, ~t & p, t & ~p, ~t & ~p))
+    prec, rec = tp / (tp + fp + 1e-10), tp / (tp + fn_ + 1e-10)
+    micro = {
+        "accuracy": (tp + tn) / (tp + fp + fn_ + tn),
+        "precision": prec,
+        "recall": rec,
+        "f1": 2 * prec * rec / (prec + rec + 1e-10),
+    }
+    key = f"explainer:model={explainer}"
+    return {
+        "num_images": len(data),
+        "class_names": list(data.class_names),
+        "classifier_micro": micro,
+        "table": {"explainer": res["table"][key]},
+        "per_class": {"explainer": res["per_class"].get(key, {})},
+    }

@@ -3,7 +3,8 @@
 * train: shuffled, augmented (the paper's augmentation) when ``augment``;
 * validation: carved from the training images (folder data) or a separately seeded set (synthetic), used
   for model selection;
-* test: the folder's ``val/`` (or ``test/``) split, or a third synthetic set, used only for evaluation;
+* test: the folder's ``val/`` (or ``test/``) split, CUB-200-2011's test images (``data.source: cub``), or a
+  third synthetic set, used only for evaluation;
   also kept as arrays (images, labels, and boxes or exact masks) for the CAM evaluations.
 """
 
@@ -64,9 +65,10 @@ def _synthetic(cfg: DataConfig) -> DataBundle:
 
 def _folder(cfg: DataConfig) -> DataBundle:
     from hrcam.data.augment import paper_augmentation
-    from hrcam.data.folder import FolderDataset, load_image_files, make_dataset
+    from hrcam.data.folder import load_image_files, make_dataset
+    from hrcam.data.resolve import open_dataset
 
-    data = FolderDataset(cfg.root, bbox_dir=cfg.bbox_dir)
+    data = open_dataset(cfg.source, cfg.root, bbox_dir=cfg.bbox_dir)  # a folder, or cub:ROOT
     test_split = "val" if data.has_split("val") else "test"
     tr_files, tr_labels, va_files, va_labels = data.split_train_val(cfg.val_fraction, seed=cfg.seed)
     size = (cfg.image_size, cfg.image_size)
@@ -77,6 +79,8 @@ def _folder(cfg: DataConfig) -> DataBundle:
         from hrcam.data.bbox import boxes_to_masks
 
         masks = boxes_to_masks(boxes, size)
+        if cfg.source == "cub" and data.has_masks(data.ids("test")).all():  # CUB's exact object masks
+            masks = data.masks(test_split, size)
     except FileNotFoundError:
         boxes, masks = None, None
     return DataBundle(
@@ -98,7 +102,7 @@ def _folder(cfg: DataConfig) -> DataBundle:
         test_masks=masks,
         test_boxes=boxes,
         info={
-            "source": "folder",
+            "source": cfg.source,
             "root": str(data.root),
             "train": len(tr_files),
             "val": len(va_files),

@@ -69,8 +69,11 @@ def prepare_run_dir(config: Config) -> RunPaths:
         old = yaml.safe_load(paths.config.read_text(encoding="utf-8"))
         new = yaml.safe_load(text)
         # Only the data/model sections must agree for a resume; epochs may be raised.
+        from hrcam.config.loader import same_section
+
+        defaults = yaml.safe_load(yaml.safe_dump(type(config)().to_dict(), sort_keys=False))
         for section in ("data", "model"):
-            if old.get(section) != new.get(section):
+            if not same_section(old.get(section), new.get(section), defaults.get(section)):
                 raise ValueError(
                     f"run directory {str(paths.root)!r} holds a run with a different `{section}` config; "
                     "use another --run-dir, or delete the old run"
