@@ -85,6 +85,24 @@ def add_override_argument(parser: argparse.ArgumentParser, example: str) -> None
     )
 
 
+def add_colour_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--cmap`` and ``--alpha``: hrcam's one colour convention for maps (:mod:`hrcam.plotting.colors`)."""
+    from hrcam.plotting.colors import DEFAULT_ALPHA, DEFAULT_CMAP
+
+    parser.add_argument(
+        "--cmap",
+        default=DEFAULT_CMAP,
+        help=f"matplotlib colormap of the maps (default {DEFAULT_CMAP}: perceptually uniform; jet on "
+        "request)",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=DEFAULT_ALPHA,
+        help=f"weight of the colour-mapped map in the overlays, 0..1 (default {DEFAULT_ALPHA})",
+    )
+
+
 def emit(result: dict[str, Any], as_json: bool, lines: list[str]) -> None:
     """Print ``result`` as JSON (``--json``) or the human-readable ``lines``."""
     if as_json:
