@@ -14,7 +14,7 @@ from typing import Any
 from hrcam.config import load_experiment
 from hrcam.config.loader import build_experiment
 from hrcam.config.schema import ConfigError, Rule, Section, at_least, between, one_of, positive
-from hrcam.config.sections import STRATEGY
+from hrcam.config.sections import STRATEGY, MapSummariesConfig
 
 __all__ = [
     "ExplainerExperiment",
@@ -188,6 +188,7 @@ class ExplainerExperiment(Section):
     train: ExplainerTrain = field(default_factory=ExplainerTrain)
     loss: ExplainerLoss = field(default_factory=ExplainerLoss)
     rtsal: RTSalLoss = field(default_factory=RTSalLoss)
+    summaries: MapSummariesConfig = field(default_factory=MapSummariesConfig)
     run_dir: str = "runs/explainer"
 
     NAME = "Explainer"
