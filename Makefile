@@ -2,6 +2,8 @@
 # install hrcam into it when needed, and are safe to run again. The install includes the [beam] and [coco]
 # (pycocotools: the COCO loader's masks) extras, and
 # the test targets set HRCAM_REQUIRE_BEAM=1 so that the Beam test fails rather than skips without it.
+# The browser test of the HTML report runs Debian's `chromium` (headless) and skips without it; .ci/run
+# installs it (apt-get install chromium) before `make test`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

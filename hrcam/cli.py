@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "score": "score",
     "export": "export",
     "explain": "explain",
+    "report": "report",
     "extract": "extract",
     "train-explainer": "train_explainer",
     "tables": "tables",

@@ -94,3 +94,44 @@ def test_unique_stems_and_write_overlays_at_each_images_size(tmp_path):
         write_overlays([("x", small, {"": m}), ("x", small, {"": m})], tmp_path / "dup")
     with pytest.raises(ValueError, match="plain file stems"):
         write_overlays([("../x", small, {"": m})], tmp_path)
+
+
+def test_one_colour_convention_perceptually_uniform_by_default():
+    """Every drawing function, the CLI and the report default to one perceptually uniform colour map; jet
+    only on request (no "jet" literal left in the package)."""
+    import ast
+    import inspect
+    from pathlib import Path
+
+    from hrcam.cli import build_parser
+    from hrcam.highres.refine.figure import plot_pipeline
+    from hrcam.plotting import colors
+    from hrcam.plotting.grids import cam_grid_figure
+    from hrcam.plotting.overlays import write_overlays
+    from hrcam.sources.plots import compare_sources
+
+    assert colors.DEFAULT_CMAP in ("inferno", "viridis", "magma", "plasma", "cividis")
+    for fn in (overlay, saliency_plot, save_overlays, write_overlays, cam_grid_figure, compare_sources):
+        assert inspect.signature(fn).parameters["cmap"].default == colors.DEFAULT_CMAP, fn.__name__
+    assert inspect.signature(plot_pipeline).parameters["cmap"].default == colors.DEFAULT_CMAP
+    img = np.zeros((4, 4, 3), np.uint8)
+    m = np.linspace(0, 1, 16, dtype=np.float32).reshape(4, 4)
+    np.testing.assert_array_equal(overlay(img, m, alpha=1.0), overlay(img, m, alpha=1.0, cmap="inferno"))
+    jet = overlay(img, m, alpha=1.0, cmap="jet")  # on request
+    assert not np.array_equal(overlay(img, m, alpha=1.0), jet)
+    table = colors.color_table(n=3)
+    assert table.shape == (3, 3) and table.dtype == np.uint8
+    np.testing.assert_array_equal(table[0], np.round(np.array(colormaps["inferno"](0.0)[:3]) * 255))
+    grad = colors.css_gradient(stops=3)
+    assert grad.startswith("linear-gradient(to right, #") and grad.endswith("100%)") and grad.count("#") == 3
+    with pytest.raises(ValueError, match="`cmap`"):
+        colors.check_cmap("no-such-map")
+    assert build_parser().parse_args(["explain", "x.png", "--out", "o"]).cmap == colors.DEFAULT_CMAP
+    package = Path(colors.__file__).resolve().parents[1]
+    found = [  # no "jet" literal: not as a default, not passed anywhere
+        str(p)
+        for p in package.rglob("*.py")
+        for node in ast.walk(ast.parse(p.read_text()))
+        if isinstance(node, ast.Constant) and node.value == "jet"
+    ]
+    assert not found, found

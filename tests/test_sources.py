@@ -1,7 +1,7 @@
 """One toolkit: every map source of hrcam.sources meets one contract, and every consumer takes every source
 by name (score, COSE, deletion / insertion, the Explainer's class-mask protocol, CASM's masked-image
-classification, extract, export heads, explain, plots). A cell that cannot make sense gets a clear error,
-tested here too."""
+classification, extract, export heads, explain, plots, the HTML report, TensorBoard summaries). A cell that
+cannot make sense gets a clear error, tested here too."""
 
 from __future__ import annotations
 
@@ -163,6 +163,8 @@ CONSUMERS = (
     "export",
     "explain",
     "plot",
+    "report",
+    "summaries",
 )
 #: cells that cannot make sense, and the error they must give
 REFUSED = {("export", "refined"): "cannot be a serving head"}
@@ -250,6 +252,23 @@ def _consume(consumer: str, spec: str, model, files, images, tmp_path):  # noqa:
 
         fig = compare_sources(loaded, images, [spec])
         assert len(fig.axes) == 3 * 2  # the image and its map, per image
+    elif consumer == "report":
+        from hrcam.report import ReportImages, make_report
+
+        masks = np.zeros((3, 32, 32), bool)
+        masks[:, 8:24, 8:24] = True
+        boxes = [np.array([[4.0, 4.0, 20.0, 20.0]])] * 3
+        shown = ReportImages(images, ["a", "b", "c"], labels, None, masks, boxes)
+        out = make_report(loaded, shown, [spec], tmp_path / "r.html", steps=2)
+        row = out["sources"][sources.label(spec)]
+        assert {"iou", "pxap", "box_iou", "deletion", "insertion", "top1"} <= set(row)
+        assert (tmp_path / "r.html").is_file()
+    elif consumer == "summaries":  # TensorBoard during training
+        from hrcam.callbacks import MapSummaries
+
+        callback = MapSummaries((images, labels), spec, log_dir=tmp_path / "tb", model=loaded)
+        callback.write(0)
+        assert callback.writes == 1 and list((tmp_path / "tb").glob("events.out.tfevents.*"))
 
 
 @pytest.mark.parametrize("consumer", CONSUMERS)

@@ -15,7 +15,7 @@ from typing import Any
 from hrcam.config import DataConfig, ModelConfig, load_experiment
 from hrcam.config.loader import build_experiment, build_section
 from hrcam.config.schema import ConfigError, Section, at_least, between, one_of, positive
-from hrcam.config.sections import AcceleratedTrainerSection
+from hrcam.config.sections import AcceleratedTrainerSection, MapSummariesConfig
 
 __all__ = [
     "REPRODUCE",
@@ -129,6 +129,7 @@ class CasmConfig(Section):
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     masker: MaskerConfig = field(default_factory=MaskerConfig)
     train: CasmTrainConfig = field(default_factory=CasmTrainConfig)
+    summaries: MapSummariesConfig = field(default_factory=MapSummariesConfig)
     reproduce: str | None = None
     run_dir: str = "runs/casm"
 

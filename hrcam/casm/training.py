@@ -8,6 +8,7 @@ Run directory (``run_dir``)::
     casm/state/             weights + both optimizers, the classifier pool (pool-*.npz) and its RNG state
     casm/history.json       per-epoch losses, mask area, accuracies
     logs/casm               TensorBoard: losses, mask area, example masks and masked images
+    logs/casm/maps          with a ``map_summaries`` hook: maps of validation images (by default the masker's)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from hrcam.casm.config import CasmConfig
 from hrcam.casm.pool import ClassifierPool
 from hrcam.io import write_json
 from hrcam.training.callbacks import AtomicCheckpoint, TrainingState
+from hrcam.training.summaries import MapSubject, MapSummaryHook, summary_callbacks
 
 __all__ = ["build_classifier", "build_trainer", "train_casm", "PoolCallback", "CasmState"]
 
@@ -170,14 +172,22 @@ def build_trainer(config: CasmConfig, classifier: keras.Model):
     return trainer, pool
 
 
-def train_casm(config: CasmConfig, verbose: Any = "auto", data=None, stop_after_epochs: int | None = None):
+def train_casm(
+    config: CasmConfig,
+    verbose: Any = "auto",
+    data=None,
+    stop_after_epochs: int | None = None,
+    map_summaries: MapSummaryHook | None = None,
+):
     """Train (or resume) a CASM masker under ``config.train.strategy``; returns a JSON-ready summary.
 
     The models, both optimizers and the metrics are created in the strategy's scope; ``data.batch_size``
     is the global batch (split over the replicas); a multi-worker run writes the run directory on the chief
     only (:func:`hrcam.training.strategy.worker_dir`). ``data``: a loaded
     :class:`~hrcam.training.datasets.DataBundle` to reuse. ``stop_after_epochs``: stop after that many
-    epochs of this call (the state stays resumable; used to test interruption).
+    epochs of this call (the state stays resumable; used to test interruption). ``map_summaries``: a hook
+    (:func:`hrcam.callbacks.summaries_hook`) that writes maps of validation images to TensorBoard (the
+    masker being trained, ``casm``, unless it names sources; they are made on the masker's classifier).
     """
     from hrcam.training.datasets import load_data
     from hrcam.training.runner import fit_resumable, prepare_run_dir, worker_config
@@ -217,6 +227,15 @@ def train_casm(config: CasmConfig, verbose: Any = "auto", data=None, stop_after_
             MaskExamples(trainer, examples, paths.logs(STAGE)),
             state,
         ]
+        subject = MapSubject(
+            trainer.masker.classifier,
+            "casm",
+            paths.logs(STAGE),
+            data.val,
+            options={"masker": trainer.masker},
+            class_names=list(data.class_names),
+        )
+        callbacks[-1:-1] = summary_callbacks(map_summaries, subject)
         if stop_after_epochs is not None:
             callbacks.append(_StopAfter(stop_after_epochs))
         start = time.perf_counter()

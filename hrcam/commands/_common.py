@@ -20,7 +20,8 @@ def add_trainer_arguments(
 ) -> None:
     """The arguments every trainer shares, read back by :func:`trainer_overrides`: ``--config``,
     ``--data``, ``--run-dir``, ``--epochs``, ``--set``, ``--strategy`` (and ``--mixed-precision`` /
-    ``--jit-compile`` where the training ``section`` dataclass has those keys), ``--quiet``, ``--json``;
+    ``--jit-compile`` where the training ``section`` dataclass has those keys), ``--map-summaries``,
+    ``--quiet``, ``--json``;
     ``stage`` is that section's name in the config (``half``, ``full``, ``train``)."""
     from hrcam.config import STRATEGIES
 
@@ -49,6 +50,13 @@ def add_trainer_arguments(
         parser.add_argument(
             "--jit-compile", action="store_true", help="XLA-compile the train step (GPU/TPU; slower on CPU)"
         )
+    parser.add_argument(
+        "--map-summaries",
+        type=int,
+        metavar="N",
+        help="every N epochs, write maps of validation images to TensorBoard (RUN_DIR/logs/<stage>/maps; "
+        "sets summaries.every; choose sources with --set 'summaries.sources=[gradcam,cam]')",
+    )
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
 
@@ -75,6 +83,8 @@ def trainer_overrides(args: argparse.Namespace, section: str, extra: list[str] |
         out.append(f"{section}.mixed_precision=true")
     if getattr(args, "jit_compile", False):
         out.append(f"{section}.jit_compile=true")
+    if getattr(args, "map_summaries", None) is not None:
+        out.append(f"summaries.every={args.map_summaries}")
     if getattr(args, "run_dir", None):
         out.append(f"run_dir={quoted(args.run_dir)}")
     return out
@@ -89,6 +99,24 @@ def add_override_argument(parser: argparse.ArgumentParser, example: str) -> None
         default=[],
         metavar="SECTION.KEY=VALUE",
         help=f"override any config value, e.g. --set {example} (repeatable; values are YAML scalars)",
+    )
+
+
+def add_colour_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--cmap`` and ``--alpha``: hrcam's one colour convention for maps (:mod:`hrcam.plotting.colors`)."""
+    from hrcam.plotting.colors import DEFAULT_ALPHA, DEFAULT_CMAP
+
+    parser.add_argument(
+        "--cmap",
+        default=DEFAULT_CMAP,
+        help=f"matplotlib colormap of the maps (default {DEFAULT_CMAP}: perceptually uniform; jet on "
+        "request)",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=DEFAULT_ALPHA,
+        help=f"weight of the colour-mapped map in the overlays, 0..1 (default {DEFAULT_ALPHA})",
     )
 
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hrcam.commands._common import add_source_files, complete_specs, emit
+from hrcam.commands._common import add_colour_arguments, add_source_files, complete_specs, emit
 
 HELP = "maps of any map source (Grad-CAM, HR-CAM, CASM, an Explainer, ...) of a saved model for image files"
 
@@ -71,8 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         default=None,
         help="2D images or 3D volumes (default: from the model's input rank)",
     )
-    parser.add_argument("--alpha", type=float, default=0.5, help="heat-map weight in the overlays (0..1)")
-    parser.add_argument("--cmap", default="jet", help="matplotlib colormap")
+    add_colour_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--samples", type=int, default=None, help="SmoothGrad noise samples per image")
     parser.add_argument("--steps", type=int, default=None, help="Integrated Gradients steps")

@@ -42,12 +42,17 @@ def run(args: argparse.Namespace) -> int:
     extra = [f"full.objective={quoted(args.objective)}"] if stage == "full" and args.objective else []
     config = load_config(args.config, trainer_overrides(args, stage, extra))
 
+    from hrcam.callbacks import hook_from_config
     from hrcam.highres.workflow import full_stage_name, train_stage
 
     if stage == "full":
         stage = full_stage_name(config.full.objective)
     result = train_stage(
-        config, stage, half_path=getattr(args, "half", None), verbose=0 if args.quiet else "auto"
+        config,
+        stage,
+        half_path=getattr(args, "half", None),
+        verbose=0 if args.quiet else "auto",
+        map_summaries=hook_from_config(config.summaries),
     ).summary
     lines = [f"{k}: {v}" for k, v in result.items() if not isinstance(v, dict)]
     emit(result, args.json, lines)

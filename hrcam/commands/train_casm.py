@@ -35,9 +35,11 @@ def run(args: argparse.Namespace) -> int:
     extra += [f"classifier.path={quoted(args.classifier)}"] if args.classifier else []
     config = load_casm_config(args.config, trainer_overrides(args, "train", extra), reproduce=args.reproduce)
 
+    from hrcam.callbacks import hook_from_config
     from hrcam.casm.training import train_casm
 
-    summary = train_casm(config, verbose=0 if args.quiet else "auto")
+    hook = hook_from_config(config.summaries)
+    summary = train_casm(config, verbose=0 if args.quiet else "auto", map_summaries=hook)
     lines = [f"{k}: {v}" for k, v in summary.items() if not isinstance(v, dict)]
     lines += [f"final {k}: {v:.4f}" for k, v in summary["final"].items()]
     emit(summary, args.json, lines)

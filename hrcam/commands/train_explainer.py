@@ -36,9 +36,11 @@ def run(args: argparse.Namespace) -> int:
     # multiworker: every worker runs the same command with its TF_CONFIG and needs --classifier
     cfg = load_explainer_config(args.config, trainer_overrides(args, "train", extra))
 
+    from hrcam.callbacks import hook_from_config
     from hrcam.explainer.training import train_explainer_experiment
 
-    summary = train_explainer_experiment(cfg, verbose=0 if args.quiet else "auto")
+    hook = hook_from_config(cfg.summaries)
+    summary = train_explainer_experiment(cfg, verbose=0 if args.quiet else "auto", map_summaries=hook)
     if not args.no_test_metrics:
         summary.update(_test_metrics(cfg, summary))
     emit(summary, args.json, [f"{k}: {v}" for k, v in summary.items()])

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from hrcam.config.loader import apply_overrides_to, build_experiment, load_experiment
 from hrcam.config.schema import ConfigError, Rule, Section, at_least, between, one_of, positive
-from hrcam.config.sections import AcceleratedTrainerSection, DataConfig
+from hrcam.config.sections import AcceleratedTrainerSection, DataConfig, MapSummariesConfig
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -148,12 +148,14 @@ class TrainConfig(AcceleratedTrainerSection):
 
 @dataclass
 class Config(Section):
-    """A whole HR-CAM experiment: data, model, the two training stages and the run directory."""
+    """A whole HR-CAM experiment: data, model, the two training stages, the map summaries written to
+    TensorBoard during training and the run directory."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     half: TrainConfig = field(default_factory=TrainConfig)
     full: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20))
+    summaries: MapSummariesConfig = field(default_factory=MapSummariesConfig)
     run_dir: str = "runs/default"
 
     NAME = "HR-CAM"

@@ -1,5 +1,5 @@
-"""What every trainer's config shares (TensorFlow-free): the strategy names, the data source names, and the
-data section of the HR-CAM and CASM experiments.
+"""What every trainer's config shares (TensorFlow-free): the strategy names, the data source names, the
+data section of the HR-CAM and CASM experiments, and the map summaries every trainer writes to TensorBoard.
 
 :data:`STRATEGIES` is the one list of ``tf.distribute`` strategy names: the config sections check
 ``strategy`` against :data:`STRATEGY`, the commands offer them as ``--strategy`` choices, and
@@ -8,7 +8,7 @@ data section of the HR-CAM and CASM experiments.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hrcam.config.schema import ConfigError, Rule, Section, at_least, between, one_of, positive
 
@@ -23,6 +23,8 @@ __all__ = [
     "DataConfig",
     "check_data_root",
     "source_rule",
+    "MapSummariesConfig",
+    "SUMMARY_TARGETS",
 ]
 
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
@@ -110,3 +112,28 @@ class AcceleratedTrainerSection(TrainerSection):
 
     mixed_precision: bool = False
     jit_compile: bool = False
+
+
+SUMMARY_TARGETS = ("label", "predicted", "all")
+"""Which class the map summaries explain: the true one, the predicted one, or every class."""
+
+
+@dataclass
+class MapSummariesConfig(Section):
+    """Maps in TensorBoard during training (the ``summaries`` section of every trainer's config).
+
+    Every ``every`` epochs (0: off) the maps of the first ``images`` validation images, from each map source
+    in ``sources`` (specs of :mod:`hrcam.sources`; empty: the trained model's own map, e.g. ``cam`` for stage
+    1, ``high_res_cam`` for stage 2, ``casm``, ``explainer``, ``gradcam`` for a plain classifier), are drawn
+    over their images and written as image summaries to ``RUN_DIR/logs/<stage>/maps``
+    (:class:`hrcam.callbacks.MapSummaries`). ``target``: the class explained, ``label`` (the true class;
+    the predicted one where the labels are not one class per image), ``predicted`` or ``all`` (one summary
+    per class).
+    """
+
+    every: int = 0
+    sources: list[str] = field(default_factory=list)
+    images: int = 4
+    target: str = "label"
+
+    RULES = {"every": at_least(0), "images": positive(), "target": one_of(*SUMMARY_TARGETS)}

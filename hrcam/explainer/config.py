@@ -14,7 +14,13 @@ from typing import Any
 from hrcam.config import load_experiment
 from hrcam.config.loader import build_experiment
 from hrcam.config.schema import ConfigError, Rule, Section, at_least, between, one_of, positive
-from hrcam.config.sections import DATA_SOURCES, TrainerSection, check_data_root, source_rule
+from hrcam.config.sections import (
+    DATA_SOURCES,
+    MapSummariesConfig,
+    TrainerSection,
+    check_data_root,
+    source_rule,
+)
 
 __all__ = [
     "ExplainerExperiment",
@@ -195,6 +201,7 @@ class ExplainerExperiment(Section):
     train: ExplainerTrain = field(default_factory=ExplainerTrain)
     loss: ExplainerLoss = field(default_factory=ExplainerLoss)
     rtsal: RTSalLoss = field(default_factory=RTSalLoss)
+    summaries: MapSummariesConfig = field(default_factory=MapSummariesConfig)
     run_dir: str = "runs/explainer"
 
     NAME = "Explainer"

@@ -13,7 +13,8 @@ Both stages are resumable from the run directory (:mod:`hrcam.training.callbacks
 counter restarts at 0 after a resume) and extendable: a stage that ran all its epochs trains on when
 ``epochs`` is raised, one that stopped early does not (``<stage>/finished.json``); a resume uses the
 configured learning rate, not the one saved with the optimizer. TensorBoard logs go to
-``RUN_DIR/logs/<stage>``, with example target masks of a fixed validation batch after every epoch.
+``RUN_DIR/logs/<stage>``, with example target masks of a fixed validation batch after every epoch (and, with
+a ``map_summaries`` hook, :mod:`hrcam.training.summaries`, maps in ``logs/<stage>/maps``).
 
 Run directory: ``config.yaml``, ``classifier/{best,last}.keras``, ``explainer/{best,last}.keras`` (the
 Explainer alone), ``<stage>/state/``, ``<stage>/history.json``, ``<stage>/finished.json``, ``logs/``,
@@ -38,6 +39,7 @@ from hrcam.explainer.network import aggregate_masks, build_explainer
 from hrcam.io import write_json, write_text
 from hrcam.training.callbacks import AtomicCheckpoint, TrainingState
 from hrcam.training.runner import fit_resumable
+from hrcam.training.summaries import MapSubject, summary_callbacks
 
 __all__ = ["ExplainerTrainer", "train_classifier", "train_explainer", "train_explainer_experiment"]
 
@@ -243,8 +245,11 @@ def _run_stage(model, state, callbacks, train_ds, val_ds, train, verbose, learni
     return history
 
 
-def train_classifier(cfg, root: Path, train_ds, val_ds, verbose: Any = "auto") -> keras.Model:
-    """Train (or resume) the classifier into ``root/classifier``; returns the best model."""
+def train_classifier(
+    cfg, root: Path, train_ds, val_ds, verbose: Any = "auto", map_summaries=None, class_names=None
+) -> keras.Model:
+    """Train (or resume) the classifier into ``root/classifier``; returns the best model.
+    ``map_summaries``, ``class_names``: as for :func:`train_explainer` (``gradcam`` by default)."""
     c = cfg.classifier
     from hrcam.highres.densenet_fcn import DenseNetFCNConfig
 
@@ -269,13 +274,27 @@ def train_classifier(cfg, root: Path, train_ds, val_ds, verbose: Any = "auto") -
     callbacks, state, train = _stage(
         root, "classifier", c.epochs, None, c.patience, 1e-3, cfg.train.checkpoint_every, monitor=monitor
     )
+    subject = MapSubject(model, "gradcam", root / "logs" / "classifier", val_ds, class_names=class_names)
+    callbacks[-1:-1] = summary_callbacks(map_summaries, subject)
     _run_stage(model, state, callbacks, train_ds, val_ds, train, verbose, c.learning_rate)
     return keras.saving.load_model(root / "classifier" / "best.keras")
 
 
-def train_explainer(cfg, classifier, root: Path, train_ds, val_ds, example, verbose: Any = "auto"):
+def train_explainer(
+    cfg,
+    classifier,
+    root: Path,
+    train_ds,
+    val_ds,
+    example,
+    verbose="auto",
+    map_summaries=None,
+    class_names=None,
+):
     """Train (or resume) the Explainer into ``root/explainer`` under ``cfg.train.strategy``; returns
-    ``(best explainer, history)``.
+    ``(best explainer, history)``. ``map_summaries``: a hook (:func:`hrcam.callbacks.summaries_hook`) that
+    writes maps of ``val_ds`` images to ``root/logs/explainer/maps`` (the Explainer's masks unless it names
+    sources, made on ``classifier``); ``class_names`` name the classes there.
 
     ``train_ds`` / ``val_ds`` are batched at the global batch size (``data.batch_size``, a multiple of the
     replicas); the frozen classifier is reloaded inside the strategy's scope. With several replicas the
@@ -321,13 +340,18 @@ def train_explainer(cfg, classifier, root: Path, train_ds, val_ds, example, verb
             explainer.save,
         )
         callbacks.insert(-1, MaskImages(root / "logs" / "explainer", *example, explainer))
+        logs, options = root / "logs" / "explainer", {"network": explainer}
+        subject = MapSubject(classifier, "explainer", logs, val_ds, options=options, class_names=class_names)
+        callbacks[-1:-1] = summary_callbacks(map_summaries, subject)
         repeated = train_ds.repeat() if t.steps_per_epoch else train_ds  # epochs of steps_per_epoch batches
         history = _run_stage(trainer, state, callbacks, repeated, val_ds, train, verbose, t.learning_rate)
     return keras.saving.load_model(root / "explainer" / "best.keras"), history
 
 
-def train_explainer_experiment(cfg, verbose: Any = "auto") -> dict[str, Any]:
-    """Both stages of ``hrcam train-explainer`` (see the module docstring); returns a summary dict."""
+def train_explainer_experiment(cfg, verbose: Any = "auto", map_summaries=None) -> dict[str, Any]:
+    """Both stages of ``hrcam train-explainer`` (see the module docstring); returns a summary dict.
+    ``map_summaries``: a hook for both stages (:func:`hrcam.callbacks.hook_from_config` of
+    ``cfg.summaries``; the command passes it)."""
     import hrcam.explainer.network  # noqa: F401  (registers the Explainer's Keras classes for loading)
     from hrcam.data.masks import mask_data
     from hrcam.training.strategy import make_strategy, worker_dir
@@ -363,10 +387,14 @@ def train_explainer_experiment(cfg, verbose: Any = "auto") -> dict[str, Any]:
     if cfg.classifier.path:
         classifier = keras.saving.load_model(cfg.classifier.path)
     else:
-        classifier = train_classifier(cfg, root, train_ds, val_ds, verbose)
+        classifier = train_classifier(
+            cfg, root, train_ds, val_ds, verbose, map_summaries, list(tr.class_names)
+        )
     n_ex = min(8, len(va))
     example = (va.load_images(n_ex).astype(np.float32) / 255.0, va.labels[:n_ex].astype(np.float32))
-    explainer, history = train_explainer(cfg, classifier, root, train_ds, val_ds, example, verbose)
+    explainer, history = train_explainer(
+        cfg, classifier, root, train_ds, val_ds, example, verbose, map_summaries, list(tr.class_names)
+    )
     summary = {
         "run_dir": str(root),
         "classifier": str(cfg.classifier.path or root / "classifier" / "best.keras"),

@@ -207,7 +207,7 @@ def explain_from_server(
     class_index: int | None = None,
     version: int | None = None,
     alpha: float = 0.5,
-    cmap: str = "jet",
+    cmap: str | None = None,
     timeout: float = 60.0,
 ) -> dict[str, Any]:
     """Send image files to a served hrcam model and write one overlay PNG per image and map.
@@ -228,7 +228,7 @@ def explain_from_server(
         class_index: the class to explain in every image (``None``: each image's top class).
         version: the model version (``None``: the latest).
         alpha: heat-map opacity in the overlays.
-        cmap: matplotlib colormap of the heat map.
+        cmap: matplotlib colormap of the heat map (None: :data:`hrcam.plotting.colors.DEFAULT_CMAP`).
         timeout: seconds per request.
 
     Returns:
@@ -239,6 +239,7 @@ def explain_from_server(
 
     from hrcam.export.payloads import read_image_bytes
     from hrcam.io import write_json
+    from hrcam.plotting.colors import DEFAULT_CMAP
     from hrcam.plotting.overlays import unique_stems, write_overlays
 
     if protocol not in ("rest", "grpc"):
@@ -278,7 +279,7 @@ def explain_from_server(
             if key in out:
                 record[key] = np.asarray(out[key])[0].tolist()
         maps = {head: np.asarray(out[head])[0] for head in MAP_OUTPUTS if head in out}
-        files = write_overlays([(stems[i], pixels, maps)], out_dir, alpha=alpha, cmap=cmap)
+        files = write_overlays([(stems[i], pixels, maps)], out_dir, alpha=alpha, cmap=cmap or DEFAULT_CMAP)
         written.extend(files)
         record["maps"] = [str(f) for f in files]
         records.append(record)

@@ -2,7 +2,9 @@
 
 Stage 1 trains the HalfModel classifier (the paper's Adadelta, learning rate 1.0); stage 2 the FullModel's
 expansion path with the classifier frozen (:mod:`hrcam.highres.stage2`). Both resume from the run
-directory (:mod:`hrcam.training.runner`) and run under the configured ``tf.distribute`` strategy.
+directory (:mod:`hrcam.training.runner`) and run under the configured ``tf.distribute`` strategy. Given a
+``map_summaries`` hook (:mod:`hrcam.training.summaries`), each stage writes maps of validation images to
+TensorBoard (stage 1: ``cam``, stage 2: ``high_res_cam`` unless the hook names sources).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from hrcam.training.runner import (
     run_callbacks,
     worker_config,
 )
+from hrcam.training.summaries import MapSubject, MapSummaryHook, summary_callbacks
 
 __all__ = ["compile_half_model", "init_from", "train_half", "train_full"]
 
@@ -70,8 +73,19 @@ def init_from(model, path: str) -> None:
     model.set_weights(source.get_weights())
 
 
-def train_half(config: Config, train_ds, val_ds, num_classes: int, verbose: Any = "auto"):
-    """Stage 1: train (or resume) the HalfModel under ``config.half.strategy``; returns the best HalfModel."""
+def train_half(
+    config: Config,
+    train_ds,
+    val_ds,
+    num_classes: int,
+    verbose: Any = "auto",
+    map_summaries: MapSummaryHook | None = None,
+    class_names: list[str] | None = None,
+):
+    """Stage 1: train (or resume) the HalfModel under ``config.half.strategy``; returns the best HalfModel.
+
+    ``map_summaries``: a hook (:func:`hrcam.callbacks.summaries_hook`) that writes maps of ``val_ds`` images
+    to ``RUN_DIR/logs/half/maps`` (``class_names`` name the classes there)."""
     from hrcam.training.strategy import check_global_batch, prepare_for_training, strategy_scope
 
     size = config.data.image_size
@@ -88,6 +102,8 @@ def train_half(config: Config, train_ds, val_ds, num_classes: int, verbose: Any 
         compile_half_model(hm, train_ds, config.half.optimizer, config.half.learning_rate)
         prepare_for_training(hm, strategy, config.half)
         callbacks, state = run_callbacks(paths, "half", config.half, "val_accuracy", "max")
+        subject = MapSubject(hm, "cam", paths.logs("half"), val_ds, class_names=class_names)
+        callbacks[-1:-1] = summary_callbacks(map_summaries, subject)  # before the state (saved last)
         if config.half.init_weights and state.read() is None:  # a resumed run keeps its own weights
             init_from(hm, config.half.init_weights)
         history = fit_resumable(hm, state, callbacks, train_ds, val_ds, config.half, verbose)
@@ -95,12 +111,22 @@ def train_half(config: Config, train_ds, val_ds, num_classes: int, verbose: Any 
     return HalfModel.load(paths.best("half") if paths.best("half").is_file() else paths.last("half"))
 
 
-def train_full(config: Config, half_model, train_ds, val_ds, verbose: Any = "auto", stage: str = "full"):
+def train_full(
+    config: Config,
+    half_model,
+    train_ds,
+    val_ds,
+    verbose: Any = "auto",
+    stage: str = "full",
+    map_summaries: MapSummaryHook | None = None,
+    class_names: list[str] | None = None,
+):
     """Stage 2: build the FullModel on ``half_model`` (a HalfModel or its ``.keras`` path), freeze the
     classifier, train the expansion path under ``config.full.strategy``.
 
     ``stage`` names the sub-directory of the run (``full`` by default; e.g. ``full_align`` to keep a
-    second objective beside the first).
+    second objective beside the first). ``map_summaries``, ``class_names``: as for :func:`train_half`
+    (the FullModel's ``high_res_cam`` unless the hook names sources, in ``RUN_DIR/logs/<stage>/maps``).
     """
     from hrcam.highres.full import FullModel
     from hrcam.highres.stage2 import compile_stage2, stage2_dataset
@@ -119,6 +145,8 @@ def train_full(config: Config, half_model, train_ds, val_ds, verbose: Any = "aut
         )
         prepare_for_training(train_model, strategy, config.full)
         callbacks, state = run_callbacks(paths, stage, config.full, "val_loss", "min", save_fn=fm.save)
+        subject = MapSubject(fm, "high_res_cam", paths.logs(stage), val_ds, class_names=class_names)
+        callbacks[-1:-1] = summary_callbacks(map_summaries, subject)
         history = fit_resumable(
             train_model,
             state,

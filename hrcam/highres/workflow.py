@@ -29,7 +29,12 @@ def full_stage_name(objective: str) -> str:
 
 
 def train_stage(
-    config, stage: str, half_path: str | Path | None = None, verbose: Any = "auto", data=None
+    config,
+    stage: str,
+    half_path: str | Path | None = None,
+    verbose: Any = "auto",
+    data=None,
+    map_summaries=None,
 ) -> StageResult:
     """Train one stage (``half``, ``full`` or ``full_<name>``), resuming if the run directory holds an
     interrupted run, and evaluate it on the test split.
@@ -39,6 +44,8 @@ def train_stage(
         stage: ``"half"`` (stage 1) or a stage-2 sub-directory (see :func:`full_stage_name`).
         half_path: the trained HalfModel for stage 2 (default ``RUN_DIR/half/best.keras``).
         data: a loaded :class:`~hrcam.training.datasets.DataBundle` to reuse (default: load ``config.data``).
+        map_summaries: a hook that writes maps of validation images to TensorBoard during training
+            (:func:`hrcam.callbacks.hook_from_config` of ``config.summaries``; the commands pass it).
 
     Raises:
         FileNotFoundError: stage 2 without a trained HalfModel.
@@ -63,14 +70,31 @@ def train_stage(
     paths = RunPaths(Path(config.run_dir))
     plots = paths.root / "plots"
     if stage == "half":
-        model = train_half(config, data.train, data.val, data.num_classes, verbose=verbose)
+        model = train_half(
+            config,
+            data.train,
+            data.val,
+            data.num_classes,
+            verbose=verbose,
+            map_summaries=map_summaries,
+            class_names=list(data.class_names),
+        )
     else:
         half_file = Path(half_path) if half_path else paths.best("half")
         if not half_file.is_file():
             raise FileNotFoundError(
                 f"no HalfModel at {half_file}: run `hrcam train-half` first or pass --half"
             )
-        model = train_full(config, half_file, data.train, data.val, verbose=verbose, stage=stage)
+        model = train_full(
+            config,
+            half_file,
+            data.train,
+            data.val,
+            verbose=verbose,
+            stage=stage,
+            map_summaries=map_summaries,
+            class_names=list(data.class_names),
+        )
     history = load_history(paths, stage)
     if history:
         save_figure(history_figure(history, stage), plots / f"history_{stage}.png")

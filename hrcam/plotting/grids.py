@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from hrcam.plotting.colors import DEFAULT_ALPHA, DEFAULT_CMAP
+
 __all__ = ["cam_grid_figure"]
 
 
@@ -14,8 +16,8 @@ def cam_grid_figure(
     images: Any,
     columns: dict[str, Any],
     row_titles: list[str] | None = None,
-    alpha: float = 0.5,
-    cmap: str = "jet",
+    alpha: float = DEFAULT_ALPHA,
+    cmap: str = DEFAULT_CMAP,
 ) -> Figure:
     """Rows: images; first column the image, then one overlay per entry of ``columns``.
 

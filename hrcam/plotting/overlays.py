@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from hrcam.arrays import minmax, resize_maps
 from hrcam.io import atomic_path
+from hrcam.plotting.colors import DEFAULT_ALPHA, DEFAULT_CMAP, apply_cmap
 
 __all__ = ["overlay", "saliency_plot", "save_overlays", "montage_slices", "unique_stems", "write_overlays"]
 
@@ -49,7 +50,12 @@ def _in_unit_range(m: np.ndarray) -> np.ndarray:
     return minmax(m[None])[0]
 
 
-def overlay(image: Any, map: Any, alpha: float = 0.5, cmap: str = "jet") -> np.ndarray:  # noqa: A002
+def overlay(
+    image: Any,
+    map: Any,  # noqa: A002
+    alpha: float = DEFAULT_ALPHA,
+    cmap: str = DEFAULT_CMAP,
+) -> np.ndarray:
     """Blend a colour-mapped saliency map onto an image.
 
     Args:
@@ -57,7 +63,8 @@ def overlay(image: Any, map: Any, alpha: float = 0.5, cmap: str = "jet") -> np.n
         map: (h, w) map; values in [0, 1] are used as they are, anything else is min-max scaled. Resized
             (bilinear) to the image size when the sizes differ.
         alpha: weight of the heat map, in [0, 1]: ``out = (1 - alpha) * image + alpha * cmap(map)``.
-        cmap: a matplotlib colormap name.
+        cmap: a matplotlib colormap name (default :data:`~hrcam.plotting.colors.DEFAULT_CMAP`, perceptually
+            uniform; ``"jet"`` on request).
 
     Returns:
         (H, W, 3) uint8 RGB.
@@ -73,9 +80,7 @@ def overlay(image: Any, map: Any, alpha: float = 0.5, cmap: str = "jet") -> np.n
     m = _in_unit_range(m)
     if m.shape != img.shape[:2]:
         m = resize_maps(m, img.shape[:2])  # bilinear, half-pixel centres
-    from matplotlib import colormaps
-
-    heat = colormaps[cmap](np.clip(m, 0.0, 1.0))[..., :3].astype(np.float32)
+    heat = apply_cmap(m, cmap)
     out = (1.0 - float(alpha)) * img + float(alpha) * heat
     return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
 
@@ -121,7 +126,7 @@ def saliency_plot(
     mode: str = "2D",
     alpha: float = 0.8,
     titles: Sequence[str] | None = None,
-    cmap: str = "jet",
+    cmap: str = DEFAULT_CMAP,
     n_slices: int | None = 8,
     max_images: int = 16,
 ) -> Figure:
@@ -137,7 +142,7 @@ def saliency_plot(
         mode: ``"2D"`` or ``"3D"``.
         alpha: heat-map weight (see :func:`overlay`).
         titles: optional titles: one per map column (2D, k entries) or one per row.
-        cmap: matplotlib colormap.
+        cmap: matplotlib colormap (default :data:`~hrcam.plotting.colors.DEFAULT_CMAP`).
         n_slices: slices per volume in 3D mode (``None``: all).
         max_images: plot at most this many images/volumes.
 
@@ -214,8 +219,8 @@ def unique_stems(paths: Sequence[str | os.PathLike]) -> list[str]:
 def write_overlays(
     items: Iterable[tuple[str, Any, Mapping[str, Any]]],
     out_dir: str | os.PathLike,
-    alpha: float = 0.5,
-    cmap: str = "jet",
+    alpha: float = DEFAULT_ALPHA,
+    cmap: str = DEFAULT_CMAP,
 ) -> list[Path]:
     """Write overlay PNGs of images of any size, each map drawn at its image's own resolution, atomically.
 
@@ -262,8 +267,8 @@ def save_overlays(
     maps: Any,
     out_dir: str | os.PathLike,
     names: Sequence[str] | None = None,
-    alpha: float = 0.5,
-    cmap: str = "jet",
+    alpha: float = DEFAULT_ALPHA,
+    cmap: str = DEFAULT_CMAP,
     mode: str = "2D",
     n_slices: int | None = 8,
 ) -> list[Path]:

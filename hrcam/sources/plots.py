@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from hrcam.plotting.colors import DEFAULT_ALPHA, DEFAULT_CMAP
+
 __all__ = ["compare_sources"]
 
 
@@ -16,8 +18,8 @@ def compare_sources(
     specs: Sequence[str],
     targets: Any = None,
     class_names: Sequence[str] | None = None,
-    alpha: float = 0.5,
-    cmap: str = "jet",
+    alpha: float = DEFAULT_ALPHA,
+    cmap: str = DEFAULT_CMAP,
     **options: Any,
 ):
     """One row per image, one column per map source (:func:`hrcam.sources.get` specs), with the explained

@@ -77,21 +77,23 @@ def transforms_figure(source: MapSource, image: np.ndarray, magnitude: float = 2
     back (geometric transforms; outside the validity mask greyed out) next to the original map."""
     from matplotlib.figure import Figure
 
+    from hrcam.plotting.colors import DEFAULT_CMAP
+
     _, m0 = source(np.asarray(image, np.float32)[None])
     items = transformed_maps(source, image, magnitude=magnitude)
     cols = len(items) + 1
     fig = Figure(figsize=(1.3 * cols, 4.2))
     axes = fig.subplots(3, cols)
     axes[0, 0].imshow(np.clip(image, 0, 1))
-    axes[1, 0].imshow(m0[0], cmap="jet", vmin=0, vmax=1)
-    axes[2, 0].imshow(m0[0], cmap="jet", vmin=0, vmax=1)
+    axes[1, 0].imshow(m0[0], cmap=DEFAULT_CMAP, vmin=0, vmax=1)
+    axes[2, 0].imshow(m0[0], cmap=DEFAULT_CMAP, vmin=0, vmax=1)
     axes[0, 0].set_title("original", fontsize=7)
     for j, it in enumerate(items, start=1):
         axes[0, j].imshow(np.clip(it["image"], 0, 1))
         axes[0, j].set_title(f"{it['transform']}\npred {it['pred']}", fontsize=7)
-        axes[1, j].imshow(it["map"], cmap="jet", vmin=0, vmax=1)
+        axes[1, j].imshow(it["map"], cmap=DEFAULT_CMAP, vmin=0, vmax=1)
         back = np.where(it["valid"] > 0, it["back"], np.nan)
-        axes[2, j].imshow(back, cmap="jet", vmin=0, vmax=1)
+        axes[2, j].imshow(back, cmap=DEFAULT_CMAP, vmin=0, vmax=1)
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])

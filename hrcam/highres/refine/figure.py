@@ -18,6 +18,7 @@ from matplotlib.patches import ConnectionPatch
 from hrcam.arrays import to_array
 from hrcam.highres.refine.core import pipeline as run_pipeline
 from hrcam.highres.refine.params import STEP_KEYS
+from hrcam.plotting.colors import DEFAULT_CMAP
 
 __all__ = ["plot_pipeline", "PANELS"]
 
@@ -63,7 +64,7 @@ def plot_pipeline(
     high: Any,
     steps: Mapping[str, Any] | None = None,
     *,
-    cmap: str = "jet",
+    cmap: str = DEFAULT_CMAP,
     panel_size: float = 3.0,
     arrows: bool = True,
     **params: Any,
