@@ -11,23 +11,31 @@ Every method builds on :class:`~hrcam.saliency.base.SaliencyMethod`; its :meth:`
 predictions, the explained classes, the maps and any captured activations from one traceable call.
 
 Methods: CAM, GradCAM, GradCAMPlusPlus, LayerCAM, Gradients, GuidedBackprop, GuidedGradCAM, SmoothGrad,
-IntegratedGradients, ScoreCAM, GuidedCAM, MultiLayerCAM, RISE (see :func:`available_methods`).
+IntegratedGradients, BlurIG, GuidedIG, ScoreCAM, GuidedCAM, MultiLayerCAM, RISE, LIME, ExtremalPerturbation,
+IGOSPlusPlus, AttentionRollout (see :func:`available_methods`). CAM methods also run on a vision transformer's
+tokens (:mod:`hrcam.saliency.tokens`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from hrcam.saliency.attention_rollout import AttentionRollout
 from hrcam.saliency.base import SaliencyMethod
+from hrcam.saliency.blur_ig import BlurIG
 from hrcam.saliency.cam import CAM
+from hrcam.saliency.extremal_perturbation import ExtremalPerturbation
 from hrcam.saliency.gradcam import GradCAM
 from hrcam.saliency.gradcam_plus_plus import GradCAMPlusPlus
 from hrcam.saliency.gradients import Gradients
 from hrcam.saliency.guided_backprop import GuidedBackprop
 from hrcam.saliency.guided_cam import GuidedCAM
 from hrcam.saliency.guided_gradcam import GuidedGradCAM
+from hrcam.saliency.guided_ig import GuidedIG
+from hrcam.saliency.igos_pp import IGOSPlusPlus
 from hrcam.saliency.integrated_gradients import IntegratedGradients
 from hrcam.saliency.layercam import LayerCAM
+from hrcam.saliency.lime import LIME
 from hrcam.saliency.multilayer_cam import MultiLayerCAM
 from hrcam.saliency.names import canonical
 from hrcam.saliency.result import SaliencyResult
@@ -54,6 +62,12 @@ __all__ = [
     "GuidedCAM",
     "MultiLayerCAM",
     "RISE",
+    "BlurIG",
+    "GuidedIG",
+    "LIME",
+    "ExtremalPerturbation",
+    "IGOSPlusPlus",
+    "AttentionRollout",
 ]
 
 _METHODS: tuple[type[SaliencyMethod], ...] = (
@@ -70,6 +84,12 @@ _METHODS: tuple[type[SaliencyMethod], ...] = (
     GuidedCAM,
     MultiLayerCAM,
     RISE,
+    BlurIG,
+    GuidedIG,
+    LIME,
+    ExtremalPerturbation,
+    IGOSPlusPlus,
+    AttentionRollout,
 )
 
 #: canonical name (:mod:`hrcam.saliency.names`) -> method class

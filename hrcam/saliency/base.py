@@ -40,15 +40,10 @@ from hrcam.saliency.layers import (
     graph_of,
 )
 from hrcam.saliency.result import CaptureState, Forward, SaliencyResult
+from hrcam.saliency.tokens import check_token_grid
 
-__all__ = [
-    "SaliencyMethod",
-    "SaliencyResult",
-    "Forward",
-    "reduce_channels",
-    "check_channel_reduce",
-    "CHANNEL_REDUCTIONS",
-]
+__all__ = ["SaliencyMethod", "SaliencyResult", "Forward", "reduce_channels", "check_channel_reduce"]
+__all__ += ["CHANNEL_REDUCTIONS"]
 
 Capture = str | keras.layers.Layer
 
@@ -75,6 +70,9 @@ class SaliencyMethod:
             the channel axis); ``None`` = the method's default.
         output: for a model with several outputs, the one holding the class scores: a key of a dict output
             (a FullModel's ``"probabilities"``) or an index into ``model.outputs``; ``None`` = the only one.
+        token_grid: CAM methods on a vision transformer's token layer (B, N, C): its patch grid ``(h, w)``
+            (or an int for h = w); the first N - h * w tokens (a class token) are dropped. ``None`` = inferred
+            (:mod:`hrcam.saliency.tokens`; a token layer is also found automatically with ``layer=None``).
 
     Call it as ``preds, maps = method(x, target_class=None)`` (see :meth:`__call__`), ``method.run(x)``
     for the explained classes too, or ``method.compute(images, classes)`` on tensors inside a graph.
@@ -112,6 +110,7 @@ class SaliencyMethod:
         use_logits: bool = True,
         channel_reduce: str | None = None,
         output: str | int | None = None,
+        token_grid: Any = None,
         **options: Any,
     ) -> None:
         if not isinstance(model, keras.Model):
@@ -136,8 +135,9 @@ class SaliencyMethod:
             out, self._output_index = classifier_output(model, output)
             self.num_classes = int(out.shape[-1])
         self.layer_ref: LayerRef | None = None
+        self.token_grid = check_token_grid(token_grid)
         if self.needs_layer:
-            self.layer_ref = find_layer(model, layer, rank=self.rank)
+            self.layer_ref = find_layer(model, layer, rank=self.rank, grid=self.token_grid)
         if self.needs_graph:
             require_guided_graph(model, self.name)
         self._runner = GraphRunner(model)
@@ -149,7 +149,7 @@ class SaliencyMethod:
             raise TypeError(
                 f"{self.name} got unexpected keyword argument(s) {unknown}; its own options are "
                 f"{sorted(self.options) or 'none'}, besides the base's (layer, mode, batch_size, normalize, "
-                "upsample, use_logits, channel_reduce, output)"
+                "upsample, use_logits, channel_reduce, output, token_grid)"
             )
         for key, value in {**self.options, **options}.items():
             setattr(self, key, value)
@@ -341,12 +341,10 @@ class SaliencyMethod:
         if extra:
             state.values = {name: self._reached(res.captured, ref) for name, ref in state.refs.items()}
         preds, scores = self._preds_and_scores(res)
-        feats = self._reached(res.captured, self.layer_ref) if (features or watch_features) else None
+        raw = self._reached(res.captured, self.layer_ref) if (features or watch_features) else None
+        feats = None if raw is None else self.layer_ref.spatial(raw)
         return Forward(
-            preds=preds,
-            scores=scores,
-            features=feats,
-            guided_after_features=res.guided_after_watch,
+            preds, scores, features=feats, watched=raw, guided_after_features=res.guided_after_watch
         )
 
     def _preds_and_scores(self, res: Any) -> tuple[tf.Tensor, tf.Tensor]:

@@ -10,6 +10,7 @@ from hrcam.ops import class_activation_maps
 from hrcam.saliency.base import SaliencyMethod
 from hrcam.saliency.graph import producer
 from hrcam.saliency.layers import LayerRef, find_cam_head, find_layer, find_score_source
+from hrcam.saliency.tokens import input_hw, token_grid
 
 __all__ = ["CAM"]
 
@@ -19,7 +20,8 @@ class CAM(SaliencyMethod):
 
     The feature tensor is found by walking back from the scores' Dense layer (e.g. ``logits``) through the
     ``GlobalAveragePooling2D``/``3D`` layer (Dropout/Flatten in between are allowed), also into a nested
-    backbone. One forward pass, no gradients.
+    backbone; a ``GlobalAveragePooling1D`` over a vision transformer's tokens gives the map of its patch
+    tokens (see ``token_grid``). One forward pass, no gradients.
 
     Args:
         model, mode, batch_size, normalize, upsample: see :class:`~hrcam.saliency.base.SaliencyMethod`.
@@ -41,15 +43,19 @@ class CAM(SaliencyMethod):
         if score.tensor is None or not self.use_logits:
             score = find_score_source(model, output=self.output)
         self.head = find_cam_head(score)
-        if len(self.head.features.shape) != self.rank:
+        shape = tuple(self.head.features.shape)
+        tokens = None
+        if self.rank == 4 and len(shape) == 3:  # a vision transformer's tokens, pooled
+            tokens = token_grid(shape[1], input_hw(model), self.token_grid)
+        if len(shape) != self.rank and tokens is None:
             raise ValueError(
-                f"CAM features {tuple(self.head.features.shape)} do not have rank {self.rank} "
-                f"(mode={self.mode!r})"
+                f"CAM features {shape} do not have rank {self.rank} (mode={self.mode!r})"
+                + (" nor form a grid of tokens (pass token_grid=(h, w))" if len(shape) == 3 else "")
             )
         feat_layer = producer(self.head.features)[0]
         path = feat_layer.name
         if layer is not None:
-            ref = find_layer(model, layer, rank=self.rank)
+            ref = find_layer(model, layer, rank=self.rank, grid=self.token_grid)
             if ref.tensor is not self.head.features and ref.layer is not feat_layer:
                 raise ValueError(
                     f"CAM takes its features from the input of the pooling layer {self.head.pooling.name!r} "
@@ -57,7 +63,7 @@ class CAM(SaliencyMethod):
                     "GradCAM for maps from another layer"
                 )
             path = ref.path
-        self.layer_ref = LayerRef(path=path, layer=feat_layer, tensor=self.head.features)
+        self.layer_ref = LayerRef(path=path, layer=feat_layer, tensor=self.head.features, tokens=tokens)
         self.relu = bool(self.relu)
 
     def _compute(

@@ -32,7 +32,7 @@ class FeatureGradients:
             fwd = self._forward(x, watch_features=True, tape=tape)
             classes = self._select_classes(fwd.preds, classes)
             targets = class_scores(fwd.scores, classes)
-        grads = stacked_gradients(tape, targets, fwd.features)
+        grads = self.layer_ref.spatial(stacked_gradients(tape, targets, fwd.watched))
         del tape
         return fwd.preds, fwd.features, grads
 

@@ -42,7 +42,7 @@ class GuidedGradCAM(GradCAM):
             classes = self._select_classes(fwd.preds, classes)
             targets = class_scores(fwd.scores, classes)
         pairs = [
-            tape.gradient(t, [x, fwd.features], unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            tape.gradient(t, [x, fwd.watched], unconnected_gradients=tf.UnconnectedGradients.ZERO)
             for t in targets
         ]
         del tape
@@ -52,7 +52,7 @@ class GuidedGradCAM(GradCAM):
             # ReLUs after the layer: Grad-CAM needs the plain gradient w.r.t. the layer (a second pass).
             _, features, grad_a = self._features_and_grads(x, classes)
         else:
-            grad_a = tf.stack([tf.cast(p[1], tf.float32) for p in pairs], axis=1)
+            grad_a = self.layer_ref.spatial(tf.stack([tf.cast(p[1], tf.float32) for p in pairs], axis=1))
         cam = self.cam_from_gradients(features, grad_a)  # (b, k, *feature_spatial)
         size = [int(s) for s in x.shape[1:-1]]
         if [int(s) for s in cam.shape[2:]] != size:

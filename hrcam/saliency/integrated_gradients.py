@@ -11,7 +11,46 @@ from hrcam.saliency.base import SaliencyMethod, reduce_channels
 from hrcam.saliency.checks import check_positive_int
 from hrcam.saliency.gradients_util import class_scores, num_targets, stacked_gradients
 
-__all__ = ["IntegratedGradients"]
+__all__ = ["IntegratedGradients", "check_baseline"]
+
+
+def check_baseline(baseline: Any, rank: int, input_shape: tuple | None) -> np.ndarray:
+    """A path's baseline as float32: a scalar (``"black"`` / ``"zeros"`` 0, ``"white"`` / ``"ones"`` 1, a
+    float) or one image (H, W, C) / (1, H, W, C) (3D: (D, H, W, C)) in [0, 1] (uint8 divided by 255).
+
+    Args:
+        baseline: the option's value. rank: the images' rank (4: 2D, 5: 3D). input_shape: the model's
+            (None, *spatial, C), checked against an image baseline (``None``: unknown).
+
+    Raises:
+        ValueError / TypeError naming ``baseline``.
+    """
+    if isinstance(baseline, str):
+        named = {"black": 0.0, "zeros": 0.0, "white": 1.0, "ones": 1.0}
+        if baseline.lower() not in named:
+            raise ValueError(f"`baseline` must be 'black', 'white', a float or an image, got {baseline!r}")
+        return np.float32(named[baseline.lower()])
+    arr = np.asarray(baseline)
+    if arr.dtype.kind not in "uif":
+        raise TypeError(f"`baseline` must be a number or an image array, got {type(baseline).__name__}")
+    if arr.dtype == np.uint8:
+        arr = arr.astype(np.float32) / 255.0
+    arr = arr.astype(np.float32)
+    item_rank = rank - 1
+    if arr.ndim == item_rank + 1 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim not in (0, item_rank):
+        raise ValueError(
+            f"`baseline` must be a scalar or one image of rank {item_rank} (no batch axis), "
+            f"got shape {arr.shape}"
+        )
+    if arr.ndim and input_shape is not None:
+        want = tuple(input_shape[1:])
+        if any(w is not None and w != g for w, g in zip(want, arr.shape, strict=True)):
+            raise ValueError(f"`baseline` has shape {arr.shape}, the model takes images of shape {want}")
+    if not np.all(np.isfinite(arr)) or arr.min() < -1e-3 or arr.max() > 1 + 1e-3:
+        raise ValueError("`baseline` values must be finite and in [0, 1] like the images")
+    return arr
 
 
 class IntegratedGradients(SaliencyMethod):
@@ -47,7 +86,7 @@ class IntegratedGradients(SaliencyMethod):
             raise ValueError(f"`rule` must be 'right' or 'trapezoid', got {rule!r}")
         if rule == "trapezoid" and steps < 2:
             raise ValueError(f"`steps` must be >= 2 for the trapezoid rule, got {steps!r}")
-        self.baseline = self._check_baseline(self.baseline)
+        self.baseline = check_baseline(self.baseline, self.rank, self._input_shape)
         if rule == "right":
             alphas = np.arange(1, self.steps + 1, dtype=np.float64) / self.steps
             weights = np.full(self.steps, 1.0 / self.steps)
@@ -57,36 +96,6 @@ class IntegratedGradients(SaliencyMethod):
             weights[[0, -1]] *= 0.5
         self._alphas = alphas.astype(np.float32)
         self._weights = weights.astype(np.float32)
-
-    def _check_baseline(self, baseline: Any) -> np.ndarray:
-        if isinstance(baseline, str):
-            named = {"black": 0.0, "zeros": 0.0, "white": 1.0, "ones": 1.0}
-            if baseline.lower() not in named:
-                raise ValueError(
-                    f"`baseline` must be 'black', 'white', a float or an image, got {baseline!r}"
-                )
-            return np.float32(named[baseline.lower()])
-        arr = np.asarray(baseline)
-        if arr.dtype.kind not in "uif":
-            raise TypeError(f"`baseline` must be a number or an image array, got {type(baseline).__name__}")
-        if arr.dtype == np.uint8:
-            arr = arr.astype(np.float32) / 255.0
-        arr = arr.astype(np.float32)
-        item_rank = self.rank - 1
-        if arr.ndim == item_rank + 1 and arr.shape[0] == 1:
-            arr = arr[0]
-        if arr.ndim not in (0, item_rank):
-            raise ValueError(
-                f"`baseline` must be a scalar or one image of rank {item_rank} (no batch axis), "
-                f"got shape {arr.shape}"
-            )
-        if arr.ndim and self._input_shape is not None:
-            want = tuple(self._input_shape[1:])
-            if any(w is not None and w != g for w, g in zip(want, arr.shape, strict=True)):
-                raise ValueError(f"`baseline` has shape {arr.shape}, the model takes images of shape {want}")
-        if not np.all(np.isfinite(arr)) or arr.min() < -1e-3 or arr.max() > 1 + 1e-3:
-            raise ValueError("`baseline` values must be finite and in [0, 1] like the images")
-        return arr
 
     def _compute(
         self, x: tf.Tensor, classes: tf.Tensor | None, seed: tf.Tensor

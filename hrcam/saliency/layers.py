@@ -29,6 +29,7 @@ from hrcam.saliency.graph import (
     producer,
     supports_linear_part,
 )
+from hrcam.saliency.tokens import TokenGrid, find_token_layer, input_hw, token_grid
 
 __all__ = [
     "GraphRunner",
@@ -47,6 +48,12 @@ __all__ = [
 ]
 
 _SQUASH_NAMES = {"softmax", "sigmoid"}
+# global average pooling over feature maps, volumes and (vision transformers) tokens
+_GAP_LAYERS = (
+    keras.layers.GlobalAveragePooling2D,
+    keras.layers.GlobalAveragePooling3D,
+    keras.layers.GlobalAveragePooling1D,
+)
 # Layers that pass features through unchanged at inference (between GAP and Dense in CAM heads).
 _PASSTHROUGH = (keras.layers.Dropout, keras.layers.Flatten, keras.layers.Identity, keras.layers.GaussianNoise)
 
@@ -64,11 +71,19 @@ class LayerRef:
         path: ``"layer"`` or ``"backbone/layer"`` for a layer inside a nested model.
         layer: the layer object.
         tensor: its symbolic output (KerasTensor) in the graph that calls it (the last call if shared).
+        tokens: for a token layer (B, N, C) of a vision transformer, how its tokens form the feature map
+            (:class:`~hrcam.saliency.tokens.TokenGrid`); ``None`` for a feature map.
     """
 
     path: str
     layer: Any
     tensor: Any
+    tokens: TokenGrid | None = None
+
+    def spatial(self, t: Any) -> Any:
+        """The layer's output (or a gradient w.r.t. it, with extra leading axes) as a feature map: token
+        layers (..., N, C) -> (..., h, w, C); feature maps unchanged."""
+        return t if self.tokens is None else self.tokens.to_spatial(t)
 
 
 def _rank_name(rank: int) -> str:
@@ -102,15 +117,24 @@ def _describe_candidates(cands: list[LayerRef], limit: int = 12) -> str:
     return ", ".join(repr(n) for n in shown) + more
 
 
-def find_layer(model: keras.Model, layer: str | keras.layers.Layer | None, rank: int | None = 4) -> LayerRef:
+def find_layer(
+    model: keras.Model,
+    layer: str | keras.layers.Layer | None,
+    rank: int | None = 4,
+    grid: tuple[int, int] | None = None,
+) -> LayerRef:
     """Resolve ``layer`` to the layer whose output a CAM method uses.
 
     Args:
         model: a Functional or built Sequential model (nested models are searched too).
         layer: a layer name, a path ``"outer/inner"``, a ``keras.layers.Layer`` of the model, or ``None``
             for the last leaf layer with a ``rank``-D output (4: images, 5: volumes), also in nested models.
+            With ``rank=4`` a token layer (B, N, C) of a vision transformer counts as a feature map (see
+            :mod:`hrcam.saliency.tokens`): ``None`` picks one when the classifier's head reads tokens.
         rank: the required output rank, batch axis included; ``None`` = any rank (a named layer only, e.g.
             for ``capture=``).
+        grid: the (h, w) patch grid of a token layer (its first N - h * w tokens are dropped); ``None`` =
+            inferred from N and the input's aspect ratio.
 
     Raises:
         ValueError: no graph, no convolutional layer (auto mode), unknown name (lists the candidate layers),
@@ -123,6 +147,10 @@ def find_layer(model: keras.Model, layer: str | keras.layers.Layer | None, rank:
             "keras.Input; CAM methods need its graph to reach an inner layer"
         )
     cands = [c for c in _candidates(model, rank or 4) if graph_of(c.layer) is None]
+    if layer is None and rank == 4:
+        found = find_token_layer(model, grid)
+        if found is not None:
+            return LayerRef(*found)
     if layer is None:
         convs = conv_layer_types()
         has_conv = any(isinstance(n.operation, convs) for _, n in iter_nodes(model))
@@ -155,11 +183,16 @@ def find_layer(model: keras.Model, layer: str | keras.layers.Layer | None, rank:
             f"`layer` must be None, a layer name or a keras.layers.Layer, got {type(layer).__name__}"
         )
     path, node = matches[-1]
+    if rank == 4 and len(node.outputs) == 1 and len(node.outputs[0].shape) == 3:
+        tokens = token_grid(node.outputs[0].shape[1], input_hw(model), grid)
+        if tokens is not None:
+            return LayerRef(path=path, layer=node.operation, tensor=node.outputs[0], tokens=tokens)
     if len(node.outputs) != 1 or (rank is not None and len(node.outputs[0].shape) != rank):
         shapes = [tuple(o.shape) for o in node.outputs]
         raise ValueError(
             f"`layer`={path!r} has output shape(s) {shapes}; a {_rank_name(rank)} output is needed "
-            f"(candidates: {_describe_candidates(cands)})"
+            + ("(or tokens (batch, N, channels) on a grid: pass token_grid=(h, w)) " if rank == 4 else "")
+            + f"(candidates: {_describe_candidates(cands)})"
         )
     return LayerRef(path=path, layer=node.operation, tensor=node.outputs[0])
 
@@ -309,7 +342,7 @@ def find_cam_head(score: ScoreSource) -> CamHead:
     while True:
         op, node, t = producer(t)
         seen.append(op.name)
-        if isinstance(op, (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalAveragePooling3D)):
+        if isinstance(op, _GAP_LAYERS):
             if getattr(op, "data_format", "channels_last") != "channels_last":
                 raise ValueError(f"CAM supports channels_last pooling only; {op.name!r} is channels_first")
             return CamHead(features=node.input_tensors[0], pooling=op, dense=dense)
@@ -317,7 +350,7 @@ def find_cam_head(score: ScoreSource) -> CamHead:
             t = node.input_tensors[0]
             continue
         raise ValueError(
-            "CAM needs a GlobalAveragePooling2D/3D layer feeding the Dense scores layer; walking back from "
-            f"{dense.name!r} found {' <- '.join(repr(s) for s in seen)} ({type(op).__name__}). "
+            "CAM needs a GlobalAveragePooling1D/2D/3D layer feeding the Dense scores layer; walking back "
+            f"from {dense.name!r} found {' <- '.join(repr(s) for s in seen)} ({type(op).__name__}). "
             "Use GradCAM for other architectures"
         )

@@ -17,13 +17,17 @@ class Forward:
     Attributes:
         preds: (B, C) float32 model outputs (probabilities when the model ends in a softmax).
         scores: (B, C) float32 scores to explain (pre-softmax unless ``use_logits=False``).
-        features: (B, *spatial, K) activations of the chosen layer (in the layer's dtype), or ``None``.
+        features: (B, *spatial, K) activations of the chosen layer (in the layer's dtype), or ``None``; a
+            token layer's (B, N, K) tokens as their (B, h, w, K) patch grid.
+        watched: the chosen layer's output as the model produced it (the tokens of a token layer): gradients
+            are taken w.r.t. it, then read as ``features`` are (``LayerRef.spatial``).
         guided_after_features: a guided ReLU lies between ``features`` and ``scores``.
     """
 
     preds: tf.Tensor
     scores: tf.Tensor
     features: tf.Tensor | None = None
+    watched: tf.Tensor | None = None
     guided_after_features: bool = False
 
 

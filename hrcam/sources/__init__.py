@@ -93,6 +93,13 @@ SOURCES: dict[str, SourceInfo] = {
             defaults="hrcam.highres.densenet_fcn:multilayer_defaults",
         ),
         SourceInfo(
+            "attention_rollout",
+            "hrcam.saliency.attention_rollout:AttentionRollout",
+            "vision transformers (Abnar & Zuidema 2020)",
+            "a ViT with keras MultiHeadAttention layers (or layers=[attention weights])",
+            "not measured",
+        ),
+        SourceInfo(
             "gradients", "hrcam.saliency.gradients:Gradients", _SALIENCY, "any classifier", "about 2x"
         ),
         SourceInfo(
@@ -119,11 +126,36 @@ SOURCES: dict[str, SourceInfo] = {
             "any classifier",
             "2x per step",
         ),
+        SourceInfo("blur_ig", "hrcam.saliency.blur_ig:BlurIG", "COSE", "any 2D classifier", "not measured"),
+        SourceInfo(
+            "guided_ig", "hrcam.saliency.guided_ig:GuidedIG", "COSE", "any classifier", "not measured"
+        ),
         SourceInfo(
             "scorecam", "hrcam.saliency.scorecam:ScoreCAM", "COSE", "any CNN classifier", "1x per channel"
         ),
         SourceInfo(
             "rise", "hrcam.saliency.rise:RISE", "Explainer (baseline)", "any classifier", "1x per mask"
+        ),
+        SourceInfo(
+            "lime",
+            "hrcam.saliency.lime:LIME",
+            "COSE",
+            "any 2D classifier; superpixels on the CPU, not a serving head",
+            "not measured",
+        ),
+        SourceInfo(
+            "extremal_perturbation",
+            "hrcam.saliency.extremal_perturbation:ExtremalPerturbation",
+            "Explainer (baseline)",
+            "any 2D classifier of a fixed input size",
+            "not measured",
+        ),
+        SourceInfo(
+            "igos_pp",
+            "hrcam.saliency.igos_pp:IGOSPlusPlus",
+            "Explainer (baseline)",
+            "any 2D classifier of a fixed input size",
+            "not measured",
         ),
         SourceInfo(
             "guided_cam",
