@@ -266,11 +266,9 @@ class CasmMasker(keras.Model):
 def load_masker(path: str | Path) -> CasmMasker:
     """A :class:`CasmMasker` from a ``.keras`` file (FileNotFoundError / ValueError naming the file)."""
     import hrcam.highres.full  # noqa: F401  (registers the HR-CAM classes a masker's classifier may use)
+    from hrcam.io import load_keras_file
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"masker file {str(path)!r} does not exist")
-    model = keras.saving.load_model(path, compile=False)
+    model = load_keras_file(path, "masker file", compile=False)
     if not isinstance(model, CasmMasker):
         raise ValueError(f"{str(path)!r} holds a {type(model).__name__}, not a CASM masker (CasmMasker)")
     return model

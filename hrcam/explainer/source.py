@@ -18,11 +18,9 @@ def load_explainer(path: str | Path) -> keras.Model:
     """An Explainer network from a ``.keras`` file: images (B, H, W, 3) in [0, 1] -> per-class logits
     (B, H, W, C). FileNotFoundError / ValueError name the file."""
     import hrcam.explainer.network  # noqa: F401  (registers the Explainer's Keras classes)
+    from hrcam.io import load_keras_file
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Explainer file {str(path)!r} does not exist")
-    model = keras.saving.load_model(path, compile=False)
+    model = load_keras_file(path, "Explainer file", compile=False)
     out = getattr(model, "outputs", None) or []
     if len(out) != 1 or len(out[0].shape) != 4:
         raise ValueError(

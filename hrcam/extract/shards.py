@@ -3,19 +3,19 @@
 Features of a record: ``id`` (bytes), ``class`` (int64, the explained = predicted class), ``probabilities``
 (float list), ``map_height`` / ``map_width`` (int64), ``map_dtype`` (``uint8``: round(255 x map), or
 ``float16``), and ``map/<method>`` (bytes: the (map_height, map_width) map, row-major). Shards are named
-``maps-SSSSS-of-NNNNN.tfrecord`` and written to a hidden temporary file (``.maps-SSSSS...tmp-*``) renamed
-into place when complete, so a visible shard is always whole.
+``maps-SSSSS-of-NNNNN.tfrecord`` and written to a hidden temporary file (``.maps-SSSSS...``) renamed
+into place when complete (with the permissions of a plain write), so a visible shard is always whole.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from hrcam.io import atomic_path
 
 __all__ = ["shard_name", "write_shard", "finished_shards", "parse_record", "read_shards", "MAP_DTYPES"]
 
@@ -32,8 +32,10 @@ def finished_shards(out_dir: str | Path) -> set[str]:
 
 
 def remove_temporaries(out_dir: str | Path) -> int:
-    """Delete the temporary files of shards whose writer was killed; returns how many."""
-    stale = list(Path(out_dir).glob(".maps-*.tmp-*"))
+    """Delete the temporary files of shards (and of their ``skipped/`` records) whose writer was killed;
+    returns how many."""
+    out_dir = Path(out_dir)
+    stale = [*out_dir.glob(".maps-*"), *out_dir.glob("skipped/.maps-*")]
     for p in stale:
         p.unlink(missing_ok=True)
     return len(stale)
@@ -51,7 +53,7 @@ def _example(image_id: str, cls: int, probs: np.ndarray, maps: dict[str, np.ndar
     f = tf.train.Feature
     h, w = next(iter(maps.values())).shape if maps else (0, 0)
     feats = {
-        "id": f(bytes_list=tf.train.BytesList(value=[image_id.encode()])),
+        "id": f(bytes_list=tf.train.BytesList(value=[image_id.encode("utf-8", "surrogateescape")])),
         "class": f(int64_list=tf.train.Int64List(value=[int(cls)])),
         "probabilities": f(float_list=tf.train.FloatList(value=np.asarray(probs, np.float32))),
         "map_height": f(int64_list=tf.train.Int64List(value=[h])),
@@ -70,16 +72,10 @@ def write_shard(
     import tensorflow as tf
 
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.tmp-", dir=path.parent)
-    os.close(fd)
-    try:
-        with tf.io.TFRecordWriter(tmp) as writer:
+    with atomic_path(path) as tmp:  # hidden ".maps-...tfrecord.*": never listed as a shard
+        with tf.io.TFRecordWriter(str(tmp)) as writer:
             for rec in records:
                 writer.write(_example(*rec, dtype))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
@@ -97,7 +93,7 @@ def parse_record(raw: bytes) -> dict[str, Any]:
             m = np.frombuffer(value.bytes_list.value[0], dtype=dtype).reshape(h, w).astype(np.float32)
             maps[key[4:]] = m / 255.0 if dtype == "uint8" else m
     return {
-        "id": feats["id"].bytes_list.value[0].decode(),
+        "id": feats["id"].bytes_list.value[0].decode("utf-8", "surrogateescape"),
         "class": int(feats["class"].int64_list.value[0]),
         "probabilities": np.asarray(feats["probabilities"].float_list.value, np.float32),
         "maps": maps,

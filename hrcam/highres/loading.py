@@ -8,6 +8,7 @@ from typing import Any
 import keras
 
 from hrcam.highres.layers import LAYERS
+from hrcam.io import load_keras_file
 
 __all__ = ["classifier_of", "load_model", "wrap_keras_model"]
 
@@ -44,17 +45,13 @@ def load_model(path: str | Path, compile: bool = False):
     :func:`wrap_keras_model`). ``compile=False`` (default) skips the saved optimizer state.
 
     Raises:
-        FileNotFoundError: no file at ``path``. ValueError: not a ``.keras`` file.
+        FileNotFoundError: no file at ``path``. ValueError: not a ``.keras`` file, or a damaged one ("not a
+        valid .keras file", naming it).
     """
     # registers hrcam's Keras classes (HalfModel, FullModel, PixelPreprocessing) for deserialisation
     from hrcam.highres import full, half, preprocessing  # noqa: F401
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no model file at {str(path)!r}")
-    if path.suffix != ".keras":
-        raise ValueError(f"`path` must be a '.keras' file, got {str(path)!r}")
-    return wrap_keras_model(keras.saving.load_model(path, compile=compile))
+    return wrap_keras_model(load_keras_file(Path(path), "model file", compile=compile))
 
 
 def classifier_of(model: Any) -> keras.Model:
