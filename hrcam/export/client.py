@@ -18,6 +18,7 @@ strings are sent as ``{"b64": "<base64>"}``. Only the Python standard library is
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import urllib.error
@@ -75,7 +76,7 @@ def _post_json(url: str, body: Mapping[str, Any], timeout: float) -> dict[str, A
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (caller's URL)
-            return json.loads(resp.read().decode("utf-8"))
+            text = resp.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
         text = e.read().decode("utf-8", "replace")
         try:
@@ -83,6 +84,15 @@ def _post_json(url: str, body: Mapping[str, Any], timeout: float) -> dict[str, A
         except (json.JSONDecodeError, AttributeError):
             message = text
         raise ServingError(f"HTTP {e.code} from {url}: {message}", status=e.code) from None
+    except TimeoutError:
+        raise ServingError(f"no answer from {url} within {timeout:g} s") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+        reason = getattr(e, "reason", None) or e
+        raise ServingError(f"cannot reach {url}: {reason}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise ServingError(f"{url} did not answer with JSON: {text[:200]!r}") from None
 
 
 def predict(
@@ -209,6 +219,7 @@ def explain_from_server(
     alpha: float = 0.5,
     cmap: str | None = None,
     timeout: float = 60.0,
+    on_bad_image: str = "fail",
 ) -> dict[str, Any]:
     """Send image files to a served hrcam model and write one overlay PNG per image and map.
 
@@ -230,10 +241,15 @@ def explain_from_server(
         alpha: heat-map opacity in the overlays.
         cmap: matplotlib colormap of the heat map (None: :data:`hrcam.plotting.colors.DEFAULT_CMAP`).
         timeout: seconds per request.
+        on_bad_image: a file that is missing or cannot be decoded: ``"fail"`` (a ``ValueError`` /
+            ``FileNotFoundError`` naming it, before anything is sent) or ``"skip"`` (left out, listed).
 
     Returns:
         ``{"files": [written PNG paths], "predictions": [{"image", "classes", "scores" or "class_index",
-        "maps"}, ...]}``; the same is written to ``out_dir/predictions.json``.
+        "maps"}, ...], "skipped": {path: why}}``; the same is written to ``out_dir/predictions.json``.
+
+    Raises:
+        ServingError: the server cannot be reached or refuses a request (the message names the URL).
     """
     import tensorflow as tf
 
@@ -251,14 +267,28 @@ def explain_from_server(
         image_paths = [image_paths]
     if not image_paths:
         raise ValueError("`image_paths` is empty: expected at least one image file")
+    if on_bad_image not in ("fail", "skip"):
+        raise ValueError(f"`on_bad_image` must be 'fail' or 'skip', got {on_bad_image!r}")
     out_dir = Path(out_dir)
     sig = choose_signature(kinds[signature], explain=class_index is not None)
     written: list[Path] = []
     records = []
-    stems = unique_stems(list(image_paths))
-    for i, p in enumerate(image_paths):
-        data = read_image_bytes(p, i)
-        pixels = tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
+    decoded, skipped = [], {}
+    for i, p in enumerate(image_paths):  # every file read and decoded before the first request
+        try:
+            data = read_image_bytes(p, i)
+            pixels = tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
+        except (FileNotFoundError, tf.errors.OpError) as e:
+            why = e.message.splitlines()[0] if isinstance(e, tf.errors.OpError) else "does not exist"
+            if on_bad_image == "fail" and isinstance(e, FileNotFoundError):
+                raise
+            if on_bad_image == "fail":
+                raise ValueError(f"image file {str(p)!r} cannot be decoded: {why}") from None
+            skipped[str(p)] = why
+            continue
+        decoded.append((p, data, pixels))
+    stems = unique_stems([p for p, _, _ in decoded])
+    for i, (p, data, pixels) in enumerate(decoded):
         payload: Any = [data] if kinds[signature] == "bytes" else pixels[None]
         if protocol == "rest":
             out = predict(
@@ -284,6 +314,7 @@ def explain_from_server(
         record["maps"] = [str(f) for f in files]
         records.append(record)
     write_json(
-        out_dir / "predictions.json", {"model_name": model_name, "signature": sig, "predictions": records}
+        out_dir / "predictions.json",
+        {"model_name": model_name, "signature": sig, "predictions": records, "skipped": skipped},
     )
-    return {"files": written, "predictions": records}
+    return {"files": written, "predictions": records, "skipped": skipped}

@@ -17,6 +17,7 @@ Use TF Serving for that (README.md, "Serving").
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
 import re
@@ -27,7 +28,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DevServer", "resolve_version_dir"]
+__all__ = ["DevServer", "resolve_version_dir", "MAX_REQUEST_BYTES"]
+
+#: The largest REST request body accepted (TF Serving's default gRPC limit is 4 MiB; REST bodies are larger).
+MAX_REQUEST_BYTES = 256 * 1024 * 1024
 
 _PREDICT = re.compile(r"^/v1/models/(?P<name>[^/:]+)(/versions/(?P<version>\d+))?:predict$")
 _STATUS = re.compile(r"^/v1/models/(?P<name>[^/:]+)(/versions/(?P<version>\d+))?(?P<meta>/metadata)?$")
@@ -145,7 +149,7 @@ class DevServer:
         try:
             with self._lock:
                 out = self.signatures[signature](**tensors)
-        except (tf.errors.InvalidArgumentError, TypeError, ValueError) as e:
+        except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError, TypeError, ValueError) as e:
             raise _BadRequest(getattr(e, "message", None) or str(e)) from None
         return {k: v.numpy() for k, v in out.items()}
 
@@ -287,24 +291,38 @@ class DevServer:
 
             def do_POST(self) -> None:  # noqa: N802
                 m = _PREDICT.match(self.path)
+                try:
+                    length = int(self.headers.get("Content-Length", 0))
+                except ValueError:
+                    length = -1
+                if not 0 <= length <= MAX_REQUEST_BYTES:
+                    self.close_connection = True  # the body (if any) is not read
+                    self._send(400, {"error": f"Content-Length must be 0..{MAX_REQUEST_BYTES} bytes"})
+                    return
+                raw = self.rfile.read(length)
                 if not m:
                     self._send(404, {"error": f"Malformed request: POST {self.path}"})
                     return
-                length = int(self.headers.get("Content-Length", 0))
-                raw = self.rfile.read(length)
                 if not self._check_model(m["name"], m["version"]):
                     return
                 try:
                     body = json.loads(raw.decode("utf-8"))
                     signature, inputs, fmt = server._decode_rest(body)
                     out = server.run(signature, inputs)
-                except json.JSONDecodeError as e:
+                    answer = server._encode_rest(out, fmt)
+                except (json.JSONDecodeError, UnicodeDecodeError) as e:
                     self._send(400, {"error": f"JSON Parse error: {e}"})
                     return
                 except _BadRequest as e:
                     self._send(400, {"error": str(e)})
                     return
-                self._send(200, server._encode_rest(out, fmt))
+                except (ValueError, TypeError, KeyError, IndexError, binascii.Error) as e:
+                    self._send(400, {"error": f"bad request: {type(e).__name__}: {e}"})
+                    return
+                except Exception as e:  # a fault of the server, not of the request: still an answer
+                    self._send(500, {"error": f"internal error: {type(e).__name__}: {e}"})
+                    return
+                self._send(200, answer)
 
         return Handler
 
