@@ -69,7 +69,7 @@ def test_explain_top_k_and_errors(saved, capsys):
     assert rc == 0
     assert sorted(p.name for p in out.glob("*.png")) == ["a_0.png", "a_1.png", "b_0.png", "b_1.png"]
     assert "GuidedGradCAM on layer 'conv'" in capsys.readouterr().out
-    assert main(["explain", "--model", str(path), "--method", "lime", *images, "--out", str(out)]) == 2
+    assert main(["explain", "--model", str(path), "--method", "nosuch", *images, "--out", str(out)]) == 2
     assert "available: cam, gradcam" in capsys.readouterr().err
     assert main(["explain", "--model", str(root / "none.keras"), *images, "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err

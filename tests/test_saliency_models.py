@@ -314,14 +314,15 @@ def test_top_level_saliency_is_callable(nested, x16):
 def test_method_registry():
     assert available_methods() == [
         "CAM", "GradCAM", "GradCAMPlusPlus", "LayerCAM", "Gradients", "GuidedBackprop", "GuidedGradCAM",
-        "SmoothGrad", "IntegratedGradients", "ScoreCAM", "GuidedCAM", "MultiLayerCAM", "RISE",
+        "SmoothGrad", "IntegratedGradients", "ScoreCAM", "GuidedCAM", "MultiLayerCAM", "RISE", "BlurIG",
+        "GuidedIG", "LIME", "ExtremalPerturbation", "IGOSPlusPlus", "AttentionRollout",
     ]  # fmt: skip
     for alias, name in [("gradcam++", "GradCAMPlusPlus"), ("Grad-CAM", "GradCAM"), ("guided_backprop",
                         "GuidedBackprop"), ("guided-gradcam", "GuidedGradCAM"), ("ig", "IntegratedGradients"),
                         ("smoothgrad", "SmoothGrad"), ("saliency", "Gradients"), ("cam", "CAM")]:  # fmt: skip
         assert get(alias).name == name
     with pytest.raises(ValueError, match="available: CAM, GradCAM"):
-        get("lime")
+        get("nosuch")
 
 
 # ------------------------------------------------------------------------------------------- errors

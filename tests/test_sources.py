@@ -42,6 +42,9 @@ def files(tmp_path_factory):
     clf = build_classifier("densenet_fcn", N_CLASSES, (32, 32, 3), densenet=TINY)
     clf.save(d / "classifier.keras")
     build_explainer(N_CLASSES, (32, 32, 3), clf, channels=8, rates=(1, 2)).save(d / "explainer.keras")
+    from hrcam.models.vit import build_vit
+
+    build_vit(N_CLASSES, (32, 32, 3), patch_size=4, dim=16, depth=1, heads=2).save(d / "vit.keras")
     return {
         "dir": d,
         "half": hm.save(d / "half.keras"),
@@ -49,6 +52,7 @@ def files(tmp_path_factory):
         "masker": d / "masker.keras",
         "classifier": d / "classifier.keras",
         "explainer": d / "explainer.keras",
+        "vit": d / "vit.keras",  # attention rollout needs attention weights: a token model
     }
 
 
@@ -58,6 +62,8 @@ def case(name: str, files: dict) -> tuple[str, object]:
         return f"casm:masker={files['masker']}", None
     if name == "explainer":
         return f"explainer:model={files['explainer']}", files["classifier"]
+    if name == "attention_rollout":
+        return name, files["vit"]
     model = files["full"] if name in ("high_res_cam", "refined") else files["half"]
     return SMALL.get(name, name), model
 

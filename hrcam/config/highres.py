@@ -142,7 +142,9 @@ class TrainConfig(AcceleratedTrainerSection):
         "min_learning_rate": at_least(0),
         "objective": one_of(*OBJECTIVES),
         "align_weight": at_least(0),
-        "init_weights": Rule(lambda v: True, "a .keras path (or the original HR-CAM code's .h5)"),
+        "init_weights": Rule(
+            lambda v: str(v).endswith((".keras", ".h5")), "a .keras path (or the original HR-CAM code's .h5)"
+        ),
     }
 
 
