@@ -51,7 +51,7 @@ def train(strategy_name: str, run_dir: str, kill_after: int | None = None, check
     scenes = make_scenes(64, seed=0, image_size=32, num_classes=3)
     data.train = from_arrays(scenes.images, scenes.labels, 16)
     if kill_after:
-        import hrcam.training.runner as runner
+        import hrcam.highres.training as stage_trainer
 
         class Kill(keras.callbacks.Callback):
             def __init__(self):
@@ -63,13 +63,13 @@ def train(strategy_name: str, run_dir: str, kill_after: int | None = None, check
                 if self.n == kill_after:
                     os._exit(9)  # as a SIGKILL: no cleanup, the state saved so far is all there is
 
-        real = runner._callbacks
+        real = stage_trainer.run_callbacks  # what train_half builds its callbacks with
 
         def with_kill(*a, **k):
             cbs, state = real(*a, **k)
             return cbs + [Kill()], state
 
-        runner._callbacks = with_kill
+        stage_trainer.run_callbacks = with_kill
     train_half(config, data.train, data.val, data.num_classes, verbose=0)
     from hrcam.models import load_model
 
