@@ -173,7 +173,7 @@ CONSUMERS = (
     "summaries",
 )
 #: cells that cannot make sense, and the error they must give
-REFUSED = {("export", "refined"): "cannot be a serving head"}
+REFUSED = {("export", "refined"): "cannot be a serving head", ("export", "lime"): "cannot be a serving head"}
 
 
 def _consume(consumer: str, spec: str, model, files, images, tmp_path):  # noqa: C901 - one branch a consumer
