@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 import hrcam.saliency as sal
+from hrcam.models.vit import build_vit
 from hrcam.saliency import (
     CAM,
     GradCAM,
@@ -101,6 +102,8 @@ def test_compute_is_traceable_with_capture(model, x):
 
 @pytest.mark.parametrize("name", available_methods())
 def test_minus_one_is_the_predicted_class_in_every_method(model, x, name):
+    if name == "AttentionRollout":  # needs attention weights: on a ViT in tests/test_sources.py's matrix
+        model = build_vit(5, tuple(x.shape[1:]), patch_size=4, dim=8, depth=1, heads=2)
     kwargs = {"seed": 3, "n_samples": 2} if name == "SmoothGrad" else {}
     kwargs.update({"steps": 4} if name == "IntegratedGradients" else {})
     kwargs.update({"layers": ["conv2", "conv1"]} if name == "MultiLayerCAM" else {})

@@ -101,8 +101,8 @@ def test_names_and_aliases():
              ("gradcam++", "gradcam_plus_plus"), ("full", "ones"), ("rtsal", "explainer")]  # fmt: skip
     for alias, name in pairs:
         assert sources.label(alias) == name
-    with pytest.raises(ValueError, match="unknown map source 'lime'"):
-        sources.get("lime", None)
+    with pytest.raises(ValueError, match="unknown map source 'nosuch'"):
+        sources.get("nosuch", None)
     with pytest.raises(ValueError, match="key=value"):
         sources.parse("gradcam:layer")
     assert sources.parse("rise:n_masks=8,seed=1") == ("rise", {"n_masks": 8, "seed": 1})

@@ -36,6 +36,8 @@ LAYERS_MODULE = "hrcam.highres.layers"
 #: a whole string that names an hrcam module ("hrcam.casm.source" or "hrcam.casm.source:CasmMasks"): what
 #: ``importlib.import_module`` is given, so it counts as an import
 DYNAMIC = re.compile(r"hrcam(\.\w+)+(:\w+)?")
+#: an absolute module of a :func:`hrcam.lazy.lazy_exports` table (``"hrcam.highres: HalfModel; ..."``)
+LAZY_TABLE = re.compile(r"(?:^|;)\s*(hrcam(?:\.\w+)+):\s")
 
 _LEAD = "being rewritten around the map-source registry (issue 19); remove when it changes"
 _CONSUMERS = (
@@ -121,6 +123,9 @@ def _imports(module: Module, node: ast.AST, known: dict[str, Module]):
                 yield alias.name, None, node.lineno
     elif isinstance(node, ast.Constant) and isinstance(node.value, str) and DYNAMIC.fullmatch(node.value):
         yield node.value.split(":")[0], None, node.lineno  # a module path for importlib: a dynamic import
+    elif isinstance(node, ast.Constant) and isinstance(node.value, str) and LAZY_TABLE.search(node.value):
+        for match in LAZY_TABLE.finditer(node.value):  # hrcam.lazy.lazy_exports' "module: names; ..." table
+            yield match.group(1), None, node.lineno
     elif isinstance(node, ast.ImportFrom):
         base = node.module or ""
         if node.level:

@@ -34,6 +34,7 @@ import tensorflow as tf
 import yaml
 
 from hrcam.explainer import losses as L
+from hrcam.explainer.callbacks import ConfiguredLearningRate, MaskImages
 from hrcam.explainer.classifier import build_classifier, compile_classifier, multilabel_metrics
 from hrcam.explainer.network import aggregate_masks, build_explainer
 from hrcam.io import write_json, write_text
@@ -155,25 +156,6 @@ class ExplainerTrainer(keras.Model):
         return self._update(terms, y, f_in)
 
 
-class MaskImages(keras.callbacks.Callback):
-    """After every epoch, write a fixed validation batch and its target masks to TensorBoard."""
-
-    def __init__(self, log_dir: str | Path, images: np.ndarray, labels: np.ndarray, explainer):
-        super().__init__()
-        self.writer = tf.summary.create_file_writer(str(log_dir))
-        self.images = tf.convert_to_tensor(images, tf.float32)
-        self.labels = tf.convert_to_tensor(labels, tf.float32)
-        self.explainer = explainer
-
-    def on_epoch_end(self, epoch, logs=None):
-        m, _ = aggregate_masks(self.explainer(self.images, training=False), self.labels)
-        with self.writer.as_default():
-            tf.summary.image("images", self.images, step=epoch, max_outputs=8)
-            tf.summary.image("target_masks", m[..., None], step=epoch, max_outputs=8)
-            tf.summary.image("masked_in", m[..., None] * self.images, step=epoch, max_outputs=8)
-        self.writer.flush()
-
-
 def _datasets(cfg, data_fn):
     """Train / val :class:`~hrcam.data.masks.MaskData` and their datasets: in memory (synthetic, folder) or
     streamed from the files (the official layouts, e.g. COCO's 80k training images)."""
@@ -206,21 +188,6 @@ def _stage(
         state,
     ]
     return callbacks, state, SimpleNamespace(epochs=epochs, steps_per_epoch=steps)
-
-
-class ConfiguredLearningRate(keras.callbacks.Callback):
-    """Sets the optimizer's learning rate to the configured one when ``fit`` begins.
-
-    A resumed stage restores the optimizer's variables, its learning rate included; without this, a
-    learning rate changed between a run and its resume (allowed by the config check) would be ignored.
-    """
-
-    def __init__(self, learning_rate: float):
-        super().__init__()
-        self.learning_rate = float(learning_rate)
-
-    def on_train_begin(self, logs=None):
-        self.model.optimizer.learning_rate = self.learning_rate
 
 
 def _run_stage(model, state, callbacks, train_ds, val_ds, train, verbose, learning_rate) -> dict:
