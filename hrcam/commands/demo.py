@@ -15,11 +15,10 @@ HELP = "train HR-CAM on synthetic data and write CAM overlays, metrics, plots an
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument(
-        "--out", default="demo_output", metavar="DIR", help="output directory (default: demo_output)"
+        "--out", default="demo_output", metavar="DIR", help="output directory (default: %(default)s)"
     )
-    parser.add_argument(
-        "--config", metavar="YAML", help="preset file or name (default: the packaged 'demo' preset)"
-    )
+    preset = "preset file or name (default: the packaged 'demo' preset)"
+    parser.add_argument("--config", metavar="YAML", help=preset)
     add_override_argument(parser, "half.epochs=2")
     parser.add_argument("--num-overlays", type=int, default=8, help="test images to draw (default 8)")
     parser.add_argument("--no-export", action="store_true", help="skip the SavedModel export")

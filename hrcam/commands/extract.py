@@ -52,14 +52,9 @@ def run(args: argparse.Namespace) -> int:
         args.model,
         args.out,
         methods=complete_specs(split_specs(args.methods), args),
-        size=args.size,
-        dtype=args.dtype,
-        batch_size=args.batch_size,
-        shard_size=args.shard_size,
-        overlays=args.overlays,
-        runner=args.runner,
         pipeline_args=args.beam,
         progress=not args.no_progress,
+        **{k: getattr(args, k) for k in ("size", "dtype", "batch_size", "shard_size", "overlays", "runner")},
     )
     rate = summary["images_per_second"]
     lines = [

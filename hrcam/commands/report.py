@@ -106,13 +106,10 @@ def run(args: argparse.Namespace) -> int:
         specs,
         args.out,
         inline=not args.assets,
-        page_size=args.page_size,
-        cmap=args.cmap,
-        alpha=args.alpha,
-        target=args.target,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        title=args.title,
+        **{
+            k: getattr(args, k)
+            for k in ("page_size", "cmap", "alpha", "target", "steps", "batch_size", "title")
+        },
         log=None if args.json else (lambda line: print(f"[hrcam report] {line}", flush=True)),
     )
     lines = [

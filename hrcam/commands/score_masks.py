@@ -35,12 +35,9 @@ def add_mask_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--rise-masks", type=int, default=2000, metavar="N", help="RISE's number of masks")
     g.add_argument("--specificity", metavar="C1,C2,...", help="classes of the class-specificity matrix")
     g.add_argument("--save-maps", action="store_true", help="write the merged maps to OUT/maps_<method>.npz")
-    g.add_argument(
-        "--save-masks",
-        metavar="DIR",
-        help="write each image's masks as PNGs: DIR/<method>/<stem>.png (max-merged over its classes) and "
-        "DIR/<method>/<stem>/<class>.png per labelled class",
-    )
+    masks = "write each image's masks as PNGs: DIR/<method>/<stem>.png (max-merged over its classes) and "
+    masks += "DIR/<method>/<stem>/<class>.png per labelled class"
+    g.add_argument("--save-masks", metavar="DIR", help=masks)
 
 
 def run_masks(args: argparse.Namespace) -> int:

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from hrcam.arrays import as_size, scale_boxes
-from hrcam.data.layouts import OfficialDataset, carve, resize_nearest
+from hrcam.data.layouts import OfficialDataset, carve, check_year, resize_nearest
 
 __all__ = ["COCODataset", "annotation_mask"]
 
@@ -93,9 +93,7 @@ class COCODataset(OfficialDataset):
     multi_label = True
 
     def __init__(self, root: str | os.PathLike, year: str = "2014"):
-        year = str(year)
-        if year not in ("2014", "2017"):
-            raise ValueError(f"MS COCO `year` must be '2014' or '2017', got {year!r}")
+        year = check_year(year, ("2014", "2017"), "MS COCO")
         self.year, self.name = year, f"coco{year}"
         self.root = Path(root)
         if not (self.root / "annotations").is_dir():

@@ -18,9 +18,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["OfficialDataset", "SPLITS", "carve", "read_index_png", "resize_nearest"]
+__all__ = ["OfficialDataset", "SPLITS", "carve", "check_year", "read_index_png", "resize_nearest"]
 
 SPLITS = ("train", "val", "test")
+
+
+def check_year(year: Any, years: Sequence[str], dataset: str) -> str:
+    """``year`` as a string if ``dataset`` has it, else a ValueError naming the years it has."""
+    year = str(year)
+    if year not in years:
+        raise ValueError(f"{dataset} `year` must be one of {list(years)}, got {year!r}")
+    return year
 
 
 def carve(n: int, fraction: float, seed: int, strata: Sequence[int] | None = None) -> np.ndarray:

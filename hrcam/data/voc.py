@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from hrcam.arrays import as_size, scale_boxes
-from hrcam.data.layouts import OfficialDataset, read_index_png
+from hrcam.data.layouts import OfficialDataset, check_year, read_index_png
 
 __all__ = ["VOC_CLASSES", "VOCDataset", "find_voc_root"]
 
@@ -90,9 +90,7 @@ class VOCDataset(OfficialDataset):
     multi_label = True
 
     def __init__(self, root: str | os.PathLike, year: str = "2007"):
-        year = str(year)
-        if year not in ("2007", "2012"):
-            raise ValueError(f"PASCAL VOC `year` must be '2007' or '2012', got {year!r}")
+        year = check_year(year, ("2007", "2012"), "PASCAL VOC")
         self.year, self.name = year, f"voc{year}"
         self.root = find_voc_root(root, year)
         self.class_names = VOC_CLASSES
