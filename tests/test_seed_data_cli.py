@@ -95,6 +95,17 @@ def test_explainer_on_voc2007_end_to_end(tmp_path, capsys):
     assert "| Mean F1 | scores |" in json.loads(capsys.readouterr().out)["segmentation"]
 
 
+def test_paper_table_columns_in_the_papers_order():
+    from hrcam.explainer.tables import segmentation_table_text
+
+    row = {"discrete_f1": 0.5, "saliency": -1.234}
+    names = ["explainer", "igos_pp", "0", "extremal_perturbation", "perfect", "gradcam"]
+    text = segmentation_table_text({"vgg16": {"table": {m: row for m in names}}}, "text")
+    header = text.splitlines()[0].split()
+    assert header[2:] == ["0", "Ideal", "GradCam", "Fong", "19", "iGOS++", "Explainer"]
+    assert "-1.23" in text and "nan" in text  # two decimals; a metric a method lacks is nan
+
+
 @pytest.mark.slow
 def test_score_a_folder_of_maskers_on_cub(tmp_path, capsys):
     from hrcam.casm.masker import CasmMasker

@@ -33,7 +33,10 @@ METHOD_NAMES = {
     "perfect": "Ideal",
     "gradcam": "GradCam",
     "rise": "RISE",
+    "extremal_perturbation": "Fong 19",
+    "igos_pp": "iGOS++",
     "guidedbackprop": "Guided BP",
+    "guided_backprop": "Guided BP",
     "rtsal": "Dabkowski 17",
     "explainer": "Explainer",
 }
